@@ -1,0 +1,53 @@
+"""Network inputs from faces, shared by training, evaluation and the live path (numpy only).
+
+Images enter the networks as float32 channels-first BGR in [-1, 1].
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from reenact.config import ModelConfig
+from reenact.face.rasterize import landmark_image
+from reenact.face.warp import warp_crop
+
+
+def to_net(image: np.ndarray) -> np.ndarray:
+    """uint8 HxWx3 BGR -> float32 3xHxW in [-1,1]."""
+    if image.dtype != np.uint8:
+        raise TypeError(f"expected a uint8 image, got {image.dtype}")
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"expected an HxWx3 image, got shape {image.shape}")
+    return np.ascontiguousarray(image.transpose(2, 0, 1), dtype=np.float32) / 127.5 - 1.0
+
+
+def from_net(x: np.ndarray) -> np.ndarray:
+    """float32 3xHxW in [-1,1] -> uint8 HxWx3 BGR."""
+    if x.ndim != 3 or x.shape[0] != 3:
+        raise ValueError(f"expected a 3xHxW array, got shape {x.shape}")
+    return np.clip((x.transpose(1, 2, 0) + 1.0) * 127.5 + 0.5, 0, 255).astype(np.uint8)
+
+
+def raster(cfg: ModelConfig, points: np.ndarray) -> np.ndarray:
+    """The landmark image the config's variant uses, channels first, [-1,1]."""
+    p = cfg.preprocess
+    return landmark_image(points, p.raster, p.crop_size, p.raster_sigma, p.line_width)
+
+
+def guided_omega_input(target_crop: np.ndarray, target_points: np.ndarray, jgen: np.ndarray, cfg: ModelConfig,
+                       warped: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Guided Ω input [9,256,256] = [P_t, P_t warped L_t→J_gen, J_gen polylines], and the warp (uint8).
+
+    ``warped`` may be passed when already computed (the live path warps once for both uses).
+    """
+    if warped is None:
+        warped = warp_crop(target_crop, target_points, jgen)
+    x = np.concatenate([to_net(target_crop), to_net(warped), raster(cfg, jgen)], 0)
+    return x, warped
+
+
+def paper_omega_input(target_crop: np.ndarray, jgen_image: np.ndarray) -> np.ndarray:
+    """Paper Ω input [4,256,256] = [P_t, J_gen landmark image]; jgen_image is [1,256,256]."""
+    if jgen_image.shape != (1, 256, 256):
+        raise ValueError(f"J_gen image must be [1,256,256], got {jgen_image.shape}")
+    return np.concatenate([to_net(target_crop), jgen_image.astype(np.float32)], 0)
