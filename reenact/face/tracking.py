@@ -1,0 +1,243 @@
+"""Landmark tracking on video for the dlib detector: detect once, then follow the face.
+
+Why: HOG detection costs 10-30 ms per 640x480 frame on a small CPU, the shape predictor ~5 ms.
+So a frame normally only runs the shape predictor in a box derived from the previous
+landmarks, and the detector runs
+
+- on the first frame and whenever the face was lost (full frame, downscaled);
+- every ``redetect_every`` frames, in a region around the last box (cheap, bounded size);
+- whenever tracking looks wrong: the box jumps or grows/shrinks implausibly between frames,
+  or the face patch no longer looks like the face seen at the last detection (the face left
+  the frame; the shape predictor itself always returns 68 points, face or not).
+
+If the regional detection fails, a full-frame detection follows; if that fails too the
+result is empty (``found=False``) and the next frames search the whole frame again, so the
+tracker recovers when the face re-enters. With several faces, the largest is followed.
+
+The tracker is dlib-specific: it needs ``detector.faces(image, region)`` (rectangles, largest
+first) and ``detector.landmarks_in(image, rect)`` from :class:`~reenact.face.dlib_detector.DlibDetector`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from reenact.face.align import align_points
+from reenact.face.landmarks import FaceLandmarks, check_image
+
+log = logging.getLogger(__name__)
+
+#: Side of the grey face patch compared between frames (face-loss check).
+PATCH = 32
+#: Normalised cross-correlation below which the tracked patch is no longer "the face".
+MIN_PATCH_NCC = 0.5
+#: Largest plausible frame-to-frame move of the box centre, in box sizes.
+MAX_JUMP = 0.35
+#: Largest plausible frame-to-frame size change of the box (ratio, either way).
+MAX_SCALE_CHANGE = 1.3
+#: Region searched when re-detecting around the last box: box size times this on each side.
+REGION_MARGIN = 0.75
+#: In a regional search the region is scaled so the expected face is about this many pixels
+#: wide: dlib's HOG window is 80 px, so smaller faces are missed and larger ones waste time.
+REGION_FACE_PX = 110
+#: A typical HOG rect relative to the landmark box (dx, dy, sw, sh): a little higher and 1.25x larger.
+TYPICAL_RECT = (0.0, -0.05, 1.25, 1.25)
+
+
+@dataclass
+class _State:
+    """What the tracker remembers between frames."""
+
+    landmarks: FaceLandmarks  # the last result (found)
+    rect_from_box: tuple[float, float, float, float]  # detector rect relative to the landmark box
+    patch: np.ndarray  # [PATCH,PATCH] float32, zero mean / unit norm, at the last detection
+    since_detect: int = 0  # frames tracked since the last detection
+    n_faces: int = 1  # faces seen at the last full-frame detection
+
+
+def _rect_relation(rect, box: tuple[int, int, int, int]) -> tuple[float, float, float, float]:
+    """Detector rect as (dx, dy, sw, sh) relative to the landmark box's centre and size.
+
+    The shape predictor was trained on detector rectangles (forehead included), not on
+    landmark boxes, so tracking feeds it a rect of the same shape as the detector's.
+    """
+    bx0, by0, bx1, by1 = box
+    bw, bh = max(bx1 - bx0, 1), max(by1 - by0, 1)
+    bcx, bcy = (bx0 + bx1) / 2, (by0 + by1) / 2
+    rcx, rcy = (rect.left() + rect.right()) / 2, (rect.top() + rect.bottom()) / 2
+    return (rcx - bcx) / bw, (rcy - bcy) / bh, rect.width() / bw, rect.height() / bh
+
+
+def _rect_from(box: tuple[int, int, int, int], rel: tuple[float, float, float, float]):
+    """A dlib rectangle from a landmark box and the detector-rect relation."""
+    from reenact.face import dlib_detector  # dlib is imported only there
+
+    bx0, by0, bx1, by1 = box
+    bw, bh = max(bx1 - bx0, 1), max(by1 - by0, 1)
+    cx = (bx0 + bx1) / 2 + rel[0] * bw
+    cy = (by0 + by1) / 2 + rel[1] * bh
+    w, h = rel[2] * bw, rel[3] * bh
+    return dlib_detector.dlib.rectangle(int(round(cx - w / 2)), int(round(cy - h / 2)),
+                                        int(round(cx + w / 2)), int(round(cy + h / 2)))
+
+
+def face_patch(gray: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """The aligned face as a small zero-mean, unit-norm grey patch [PATCH,PATCH] float32.
+
+    Aligned on the eyes and nose, so it is comparable across frames whatever the pose in
+    the image; normalised, so lighting gain and offset do not matter.
+    """
+    crop = align_points(points, crop_size=PATCH).crop(gray)
+    p = crop.astype(np.float32)
+    p -= p.mean()
+    n = float(np.linalg.norm(p))
+    return p / n if n > 1e-6 else p
+
+
+def _box_size(box: tuple[int, int, int, int]) -> float:
+    return float(np.sqrt(max(box[2] - box[0], 1) * max(box[3] - box[1], 1)))
+
+
+def _implausible(prev: tuple[int, int, int, int], new: tuple[int, int, int, int]) -> str | None:
+    """Why a frame-to-frame change of the landmark box is not believable (None if it is)."""
+    s0, s1 = _box_size(prev), _box_size(new)
+    ratio = s1 / s0
+    if ratio > MAX_SCALE_CHANGE or ratio < 1 / MAX_SCALE_CHANGE:
+        return f"box size changed x{ratio:.2f}"
+    c0 = np.array([(prev[0] + prev[2]) / 2, (prev[1] + prev[3]) / 2])
+    c1 = np.array([(new[0] + new[2]) / 2, (new[1] + new[3]) / 2])
+    jump = float(np.linalg.norm(c1 - c0)) / s0
+    if jump > MAX_JUMP:
+        return f"box jumped {jump:.2f} box sizes"
+    return None
+
+
+class LandmarkTracker:
+    """Follows the largest face through a video; one :class:`FaceLandmarks` per frame.
+
+    ``redetect_every``: frames between regional re-detections while tracking (also the
+    number of lost frames between thorough full-resolution searches).
+    """
+
+    def __init__(self, detector, redetect_every: int = 10) -> None:
+        if redetect_every < 1:
+            raise ValueError(f"redetect_every must be >= 1, got {redetect_every}")
+        self.detector = detector
+        self.redetect_every = int(redetect_every)
+        self._state: _State | None = None
+        self._lost_frames = 0
+        #: how the last frame was handled: "detect", "track", "redetect", "full", "lost" (for tests and logs)
+        self.last_mode = ""
+
+    def reset(self) -> None:
+        """Forget the face (a new video, a seek)."""
+        self._state = None
+        self._lost_frames = 0
+        self.last_mode = ""
+
+    @property
+    def tracking(self) -> bool:
+        """Whether a face is being followed."""
+        return self._state is not None
+
+    # -- one frame ----------------------------------------------------------------------
+    def update(self, image: np.ndarray) -> FaceLandmarks:
+        """Landmarks of the followed face in this frame; empty (``found=False``) when none."""
+        check_image(image)
+        gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        if self._state is None:
+            return self._acquire(gray)
+        st = self._state
+        st.since_detect += 1
+        if st.since_detect >= self.redetect_every:
+            return self._redetect(gray, "periodic")
+        rect = _rect_from(st.landmarks.box, st.rect_from_box)
+        res = self.detector.landmarks_in(gray, rect, n_faces=st.n_faces)
+        why = _implausible(st.landmarks.box, res.box)
+        if why is None:
+            ncc = float((face_patch(gray, res.points) * st.patch).sum())
+            if ncc < MIN_PATCH_NCC:
+                why = f"face patch changed (ncc {ncc:.2f})"
+        if why is not None:
+            log.debug("tracking doubtful (%s); re-detecting", why)
+            return self._redetect(gray, why)
+        st.landmarks = res
+        self.last_mode = "track"
+        return res
+
+    # -- detection paths ----------------------------------------------------------------
+    def _start(self, gray: np.ndarray, rect, n_faces: int, mode: str) -> FaceLandmarks:
+        """Shape-predict in a detector rect and (re)start tracking from it."""
+        res = self.detector.landmarks_in(gray, rect, n_faces=n_faces)
+        self._state = _State(landmarks=res, rect_from_box=_rect_relation(rect, res.box),
+                             patch=face_patch(gray, res.points), n_faces=n_faces)
+        self._lost_frames = 0
+        self.last_mode = mode
+        return res
+
+    def _lose(self, n_faces: int = 0) -> FaceLandmarks:
+        if self._state is not None:
+            log.debug("face lost")
+        self._state = None
+        self._lost_frames += 1
+        self.last_mode = "lost"
+        return FaceLandmarks.empty(n_faces)
+
+    def _acquire(self, gray: np.ndarray) -> FaceLandmarks:
+        """Full-frame search: downscaled every frame; the thorough ``detect`` every N lost frames."""
+        rects = self.detector.faces(gray)
+        if rects:
+            return self._start(gray, rects[0], len(rects), "detect")
+        if self._lost_frames % self.redetect_every == 0:
+            res = self.detector.detect(gray)  # full resolution / upsampled retry for small faces
+            if res.found:
+                # no detector rect on this path: assume the typical HOG rect around the landmark box
+                self._state = _State(landmarks=res, rect_from_box=TYPICAL_RECT, patch=face_patch(gray, res.points),
+                                     n_faces=res.n_faces)
+                self._lost_frames = 0
+                self.last_mode = "detect"
+                return res
+        return self._lose()
+
+    def _redetect(self, gray: np.ndarray, why: str) -> FaceLandmarks:
+        """Detect in a region around the last box; fall back to a full-frame search."""
+        st = self._state
+        assert st is not None
+        rects = self._faces_in_region(gray, st.landmarks.box)
+        if rects:
+            return self._start(gray, rects[0], max(st.n_faces, 1), "redetect")
+        log.debug("no face around the last box (%s); searching the whole frame", why)
+        self._state = None
+        res = self._acquire(gray)
+        if res.found:
+            self.last_mode = "full"
+        return res
+
+    def _faces_in_region(self, gray: np.ndarray, box: tuple[int, int, int, int]) -> list:
+        """Detector rects in a region around ``box``, the region scaled so the face is ~REGION_FACE_PX."""
+        from reenact.face import dlib_detector
+
+        h, w = gray.shape[:2]
+        size = _box_size(box)
+        m = REGION_MARGIN * size
+        x0, y0 = int(max(0, box[0] - m)), int(max(0, box[1] - m * 1.3))  # forehead above the landmarks
+        x1, y1 = int(min(w, box[2] + m)), int(min(h, box[3] + m))
+        if x1 - x0 < 16 or y1 - y0 < 16:
+            return []
+        region = gray[y0:y1, x0:x1]
+        scale = float(np.clip(REGION_FACE_PX / max(size, 1.0), 0.25, 3.0))
+        if abs(scale - 1.0) > 0.1:
+            interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+            region = cv2.resize(region, None, fx=scale, fy=scale, interpolation=interp)
+        else:
+            scale = 1.0
+        rects = self.detector.faces(np.ascontiguousarray(region))
+        return [
+            dlib_detector.dlib.rectangle(int(r.left() / scale) + x0, int(r.top() / scale) + y0,
+                                         int(r.right() / scale) + x0, int(r.bottom() / scale) + y0)
+            for r in rects
+        ]
