@@ -1,0 +1,123 @@
+"""One Euro filter (Casiez, Roussel, Vogel, CHI 2012) for 68-point landmarks.
+
+Landmarks jitter by a pixel or two from frame to frame; a fixed low-pass filter that
+removes that jitter also makes fast expressions lag. The One Euro filter adapts its cutoff
+to the speed of the signal: ``cutoff = mincutoff + beta * |dx/dt|``, so a still face is
+smoothed hard and a fast mouth movement passes with little lag.
+
+:class:`LandmarkSmoother` filters in face-normalised coordinates (origin at the midpoint of
+the eye centres, unit = interocular distance), so the same parameters work for a face near
+the camera and one far away. Timestamps are passed in (seconds); there is no clock inside.
+Tune with ``beta=0`` first (``mincutoff`` against jitter), then raise ``beta`` against lag.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from reenact.face.topology import eye_centres
+
+
+@dataclass(frozen=True)
+class OneEuroConfig:
+    """One Euro filter parameters (units of the filtered signal per second)."""
+
+    mincutoff: float = 1.0  # Hz; cutoff for a still signal: lower = less jitter, more lag
+    beta: float = 0.5  # speed coefficient: higher = less lag on fast motion
+    dcutoff: float = 1.0  # Hz; cutoff of the derivative's own low-pass
+
+    def __post_init__(self) -> None:
+        if self.mincutoff <= 0 or self.dcutoff <= 0:
+            raise ValueError(f"mincutoff and dcutoff must be > 0, got {self.mincutoff}, {self.dcutoff}")
+        if self.beta < 0:
+            raise ValueError(f"beta must be >= 0, got {self.beta}")
+
+
+def _alpha(cutoff: np.ndarray | float, dt: float) -> np.ndarray | float:
+    """Smoothing factor of an exponential low-pass with this cutoff (Hz) and time step."""
+    tau = 1.0 / (2.0 * math.pi * cutoff)
+    return 1.0 / (1.0 + tau / dt)
+
+
+class OneEuroFilter:
+    """One Euro filter on an array of any fixed shape; every element is filtered independently."""
+
+    def __init__(self, config: OneEuroConfig | None = None, **params: float) -> None:
+        self.config = config if config is not None else OneEuroConfig(**params)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the past; the next sample passes through unchanged."""
+        self._x: np.ndarray | None = None
+        self._dx: np.ndarray | None = None
+        self._t: float | None = None
+
+    def __call__(self, x: np.ndarray, t: float) -> np.ndarray:
+        """Filter sample ``x`` taken at time ``t`` (seconds). Returns a new float64 array."""
+        x = np.asarray(x, np.float64)
+        if self._x is None or self._t is None:
+            self._x, self._dx, self._t = x.copy(), np.zeros_like(x), float(t)
+            return x.copy()
+        if x.shape != self._x.shape:
+            raise ValueError(f"sample shape changed: expected {self._x.shape}, got {x.shape}")
+        dt = float(t) - self._t
+        if dt <= 0:
+            # Repeated or out-of-order timestamp: nothing to learn about speed; keep the state.
+            return self._x.copy()
+        c = self.config
+        dx = (x - self._x) / dt
+        self._dx = self._dx + _alpha(c.dcutoff, dt) * (dx - self._dx)
+        cutoff = c.mincutoff + c.beta * np.abs(self._dx)
+        self._x = self._x + _alpha(cutoff, dt) * (x - self._x)
+        self._t = float(t)
+        return self._x.copy()
+
+
+def normalise(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """Face-normalised landmarks: (points - eye midpoint) / interocular. Returns (norm, origin, scale)."""
+    r, l_ = eye_centres(points)
+    origin = (r + l_) / 2.0
+    scale = float(np.linalg.norm(l_ - r))
+    if not np.isfinite(scale) or scale < 1e-6:
+        raise ValueError("landmarks have no interocular distance (both eyes at one point)")
+    return (points - origin) / scale, origin, scale
+
+
+class LandmarkSmoother:
+    """One Euro smoothing of [68,2] landmarks in face-normalised coordinates.
+
+    The face's position (eye midpoint) and scale (interocular distance) are filtered by
+    their own One Euro filters in pixels, the shape in normalised units, then mapped back.
+    Call :meth:`reset` when tracking is lost so the next face does not glide in from the
+    old one.
+    """
+
+    def __init__(
+        self,
+        shape: OneEuroConfig | None = None,
+        pose: OneEuroConfig | None = None,
+    ) -> None:
+        # Shape in interocular units; pose (origin, scale) in pixels, so it needs a larger
+        # beta: one pixel per second is slow motion there.
+        self.shape_filter = OneEuroFilter(shape or OneEuroConfig(mincutoff=1.0, beta=0.5, dcutoff=1.0))
+        self.pose_filter = OneEuroFilter(pose or OneEuroConfig(mincutoff=1.0, beta=0.05, dcutoff=1.0))
+
+    def reset(self) -> None:
+        self.shape_filter.reset()
+        self.pose_filter.reset()
+
+    def __call__(self, points: np.ndarray, t: float) -> np.ndarray:
+        """Smooth one frame's landmarks taken at time ``t`` seconds. Returns [68,2] float32 pixels."""
+        if not isinstance(points, np.ndarray):
+            raise TypeError(f"points must be a numpy array, got {type(points).__name__}")
+        if points.dtype.kind != "f":
+            raise TypeError(f"points must be a float array, got {points.dtype}")
+        if points.shape != (68, 2):
+            raise ValueError(f"points must be [68,2], got {points.shape}")
+        norm, origin, scale = normalise(points.astype(np.float64))
+        pose = self.pose_filter(np.array([origin[0], origin[1], scale]), t)
+        shape = self.shape_filter(norm, t)
+        return (shape * pose[2] + pose[:2]).astype(np.float32)
