@@ -1,0 +1,266 @@
+"""dlib landmarks, the video tracker and `reenact landmarks`, on the public-domain astronaut.
+
+The reference points in tests/data/astronaut_landmarks.json were produced once by
+``DlibDetector().detect`` (dlib 20.0.1); the test allows 3 px per point.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from reenact.face.flip import flip_image, flip_points
+from reenact.face.landmarks import FaceLandmarks
+
+skimage_data = pytest.importorskip("skimage.data", reason="scikit-image provides the astronaut test image")
+dlib_detector = pytest.importorskip("reenact.face.dlib_detector", reason="dlib (dlib-bin) is not installed")
+
+REFERENCE = Path(__file__).parent / "data" / "astronaut_landmarks.json"
+LONDON = Path(__file__).resolve().parents[2] / "shared" / "data" / "london"
+TOL_PX = 3.0
+MAX_YAW = 25.0  # degrees; the command warns above this
+
+
+@pytest.fixture(scope="module")
+def astronaut() -> np.ndarray:
+    return cv2.cvtColor(skimage_data.astronaut(), cv2.COLOR_RGB2BGR)  # 512x512 BGR
+
+
+@pytest.fixture(scope="module")
+def reference() -> np.ndarray:
+    return np.array(json.loads(REFERENCE.read_text())["points"], np.float32)
+
+
+@pytest.fixture(scope="module")
+def detector():
+    return dlib_detector.DlibDetector()
+
+
+def _err(a: np.ndarray, b: np.ndarray) -> float:
+    """Largest per-point distance, px."""
+    return float(np.linalg.norm(a - b, axis=1).max())
+
+
+# -- detection ---------------------------------------------------------------------------
+def test_dlib_finds_the_reference_points(astronaut, reference, detector) -> None:
+    res = detector.detect(astronaut)
+    assert isinstance(res, FaceLandmarks) and res.found and res.n_faces == 1
+    assert res.points.shape == (68, 2) and res.points.dtype == np.float32
+    assert _err(res.points, reference) < TOL_PX
+    x0, y0, x1, y1 = res.box
+    assert (res.points[:, 0] >= x0).all() and (res.points[:, 0] <= x1).all()
+    assert (res.points[:, 1] >= y0).all() and (res.points[:, 1] <= y1).all()
+
+
+def test_blank_image_gives_an_empty_result(detector) -> None:
+    for img in (np.zeros((480, 640, 3), np.uint8), np.full((240, 320), 200, np.uint8)):
+        res = detector.detect(img)
+        assert res is not None and isinstance(res, FaceLandmarks)
+        assert not res.found and res.n_faces == 0 and res.points.shape == (68, 2)
+    detector.reset()
+    assert not detector.track(np.zeros((480, 640, 3), np.uint8)).found
+    detector.reset()
+
+
+def test_detector_checks_its_input(detector) -> None:
+    with pytest.raises(TypeError, match="uint8"):
+        detector.detect(np.zeros((64, 64, 3), np.float32))
+    with pytest.raises(ValueError, match="shape"):
+        detector.detect(np.zeros((64, 64, 4), np.uint8))
+    with pytest.raises(TypeError, match="numpy"):
+        detector.detect([[0, 1], [2, 3]])
+
+
+def test_flipped_detection_matches_flipped_points(astronaut, reference, detector) -> None:
+    """dlib on the mirrored photo ≈ the mirrored reference: checks MIRROR on a real face."""
+    res = detector.detect(flip_image(astronaut))
+    assert res.found
+    expected = flip_points(reference, astronaut.shape[1])
+    assert float(np.linalg.norm(res.points - expected, axis=1).mean()) < TOL_PX
+
+
+# -- tracking on video -------------------------------------------------------------------
+BG = (90, 100, 110)
+
+
+def _place(face: np.ndarray, scale: float, dx: float, dy: float, size=(640, 480)) -> tuple[np.ndarray, np.ndarray]:
+    """The astronaut scaled and shifted into a frame, and the 2x3 matrix that did it."""
+    M = np.float32([[scale, 0, dx], [0, scale, dy]])
+    return cv2.warpAffine(face, M, size, flags=cv2.INTER_LINEAR, borderValue=BG), M
+
+
+def _video(tmp_path: Path, astronaut: np.ndarray, plan: list) -> tuple[Path, list]:
+    """Write a MJPG video of the plan [(scale, dx, dy) or None for a frame with no face]."""
+    path = tmp_path / "astronaut.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25.0, (640, 480))
+    assert writer.isOpened(), "OpenCV cannot write MJPG video here"
+    mats = []
+    for step in plan:
+        if step is None:
+            frame, M = np.full((480, 640, 3), BG, np.uint8), None
+        else:
+            frame, M = _place(astronaut, *step)
+        writer.write(frame)
+        mats.append(M)
+    writer.release()
+    return path, mats
+
+
+def _read(path: Path) -> list[np.ndarray]:
+    cap = cv2.VideoCapture(str(path))
+    frames = []
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        frames.append(frame)
+    cap.release()
+    return frames
+
+
+def test_tracker_recovers_after_the_face_leaves_and_reenters(tmp_path, astronaut, reference, detector) -> None:
+    from reenact.face.tracking import LandmarkTracker
+
+    plan = (
+        [(1.0, 40 + 3 * i, -20 + i) for i in range(12)]  # the face drifts right
+        + [None] * 5  # it leaves the frame
+        + [(1.5, 150 - 2 * i, -100) for i in range(10)]  # it comes back, closer and elsewhere
+        + [(1.0, -60, 0)] * 4  # and jumps across the frame between two frames
+    )
+    path, mats = _video(tmp_path, astronaut, plan)
+    frames = _read(path)
+    assert len(frames) == len(plan)
+    every = 5
+    tracker = LandmarkTracker(detector, redetect_every=every)
+    results, modes = [], []
+    for frame in frames:
+        results.append(tracker.update(frame))
+        modes.append(tracker.last_mode)
+    assert all(isinstance(r, FaceLandmarks) for r in results)
+
+    def expected(i: int) -> np.ndarray:
+        M = mats[i]
+        return reference * M[0, 0] + M[:, 2]
+
+    def ok(i: int) -> bool:
+        # 3 px at scale 1, a little more after MJPG compression and 1.5x scaling
+        return results[i].found and _err(results[i].points, expected(i)) < TOL_PX * 1.5 * mats[i][0, 0]
+
+    assert all(ok(i) for i in range(12)), [(m, r.found) for m, r in zip(modes[:12], results[:12], strict=True)]
+    assert "track" in modes[:12]  # the cheap path was used, not a detection per frame
+    assert not any(r.found for r in results[12:17])
+    back = [i for i in range(17, 27) if results[i].found]
+    assert back and back[0] <= 17 + every, f"not recovered within {every} frames: {modes[17:27]}"
+    assert all(ok(i) for i in range(back[0], 27))
+    assert all(ok(i) for i in range(28, 31)), modes[27:]  # re-found after the jump (one frame allowed)
+
+
+def test_detector_track_uses_the_tracker_and_resets(astronaut, detector) -> None:
+    frame, _ = _place(astronaut, 1.5, 0, -60)
+    detector.reset()
+    first = detector.track(frame)
+    second = detector.track(frame)
+    assert first.found and second.found
+    assert _err(first.points, second.points) < 2.0
+    assert detector._tracker is not None and detector._tracker.last_mode == "track"
+    detector.reset()
+    assert not detector._tracker.tracking
+
+
+# -- `reenact landmarks` -----------------------------------------------------------------
+def _cli(capsys, *args: str) -> tuple[int, str, str]:
+    from reenact.cli import main
+
+    rc = main(["landmarks", *args])
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+def _save(path: Path, image: np.ndarray) -> Path:
+    assert cv2.imwrite(str(path), image)
+    return path
+
+
+def test_cli_landmarks_on_the_astronaut(tmp_path, capsys, astronaut, reference) -> None:
+    img = _save(tmp_path / "astronaut.png", astronaut)
+    rc, out, err = _cli(capsys, str(img))
+    assert rc == 0, err
+    assert "1 face" in out
+    annotated, crop = tmp_path / "astronaut_landmarks.png", tmp_path / "astronaut_crop.png"
+    assert cv2.imread(str(annotated)).shape == astronaut.shape
+    assert cv2.imread(str(crop)).shape == (256, 256, 3)
+
+    rc, out, err = _cli(capsys, str(img), "--json", "--out", str(tmp_path / "sub" / "check.png"))
+    assert rc == 0, err
+    summary = json.loads(out)
+    for key in ("found", "n_faces", "box", "interocular_px", "roll_deg", "yaw_estimate", "warnings", "points"):
+        assert key in summary
+    assert summary["found"] is True and summary["n_faces"] == 1
+    assert _err(np.array(summary["points"], np.float32), reference) < TOL_PX
+    assert 35 < summary["interocular_px"] < 55 and abs(summary["roll_deg"]) < 10 and abs(summary["yaw_estimate"]) < 15
+    assert (tmp_path / "sub" / "check.png").is_file() and (tmp_path / "sub" / "astronaut_crop.png").is_file()
+
+
+def test_cli_landmarks_no_face_exits_non_zero(tmp_path, capsys) -> None:
+    img = _save(tmp_path / "blank.png", np.full((300, 400, 3), 128, np.uint8))
+    rc, out, err = _cli(capsys, str(img))
+    assert rc != 0
+    assert "no face found" in err and "Traceback" not in err + out
+    assert not (tmp_path / "blank_landmarks.png").exists()
+
+
+def test_cli_landmarks_corrupt_or_missing_file(tmp_path, capsys) -> None:
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0 this is not really a jpeg")
+    rc, out, err = _cli(capsys, str(bad))
+    assert rc != 0 and "not a readable image" in err and "Traceback" not in err
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    rc, _, err = _cli(capsys, str(empty))
+    assert rc != 0 and "not a readable image" in err
+    rc, _, err = _cli(capsys, str(tmp_path / "missing.png"))
+    assert rc != 0 and "does not exist" in err
+
+
+def test_cli_landmarks_two_faces(tmp_path, capsys, astronaut) -> None:
+    img = _save(tmp_path / "two.png", np.concatenate([astronaut, astronaut], axis=1))
+    rc, out, err = _cli(capsys, str(img), "--json")
+    assert rc == 0, err
+    summary = json.loads(out)
+    assert summary["n_faces"] == 2
+    assert any("2 faces" in w for w in summary["warnings"])
+
+
+def test_cli_landmarks_warns_on_a_small_or_tilted_face(tmp_path, capsys, astronaut) -> None:
+    small = cv2.resize(astronaut, None, fx=0.75, fy=0.75, interpolation=cv2.INTER_AREA)
+    rc, out, err = _cli(capsys, str(_save(tmp_path / "small.png", small)), "--json")
+    assert rc == 0, err
+    assert any("small" in w for w in json.loads(out)["warnings"])
+
+    centre = (226.0, 133.0)  # about the face centre
+    tilted = cv2.warpAffine(astronaut, cv2.getRotationMatrix2D(centre, -25.0, 1.0), (512, 512),
+                            borderMode=cv2.BORDER_REPLICATE)
+    rc, out, err = _cli(capsys, str(_save(tmp_path / "tilted.png", tilted)), "--json")
+    if rc != 0:
+        pytest.skip("dlib's frontal HOG detector does not find the astronaut rotated by 25 deg")
+    summary = json.loads(out)
+    assert summary["roll_deg"] == pytest.approx(25.0, abs=4.0)  # clockwise on screen
+    assert any("tilted" in w for w in summary["warnings"])
+
+
+@pytest.mark.skipif(not LONDON.is_dir(), reason="the London face set (../shared/data/london) is absent")
+def test_frontal_london_faces_read_as_frontal(tmp_path, capsys) -> None:
+    """Frontal London photos: found, large enough, no turn warning (checks the yaw estimate's scale)."""
+    files = sorted((LONDON / "neutral").glob("*.jpg"))[:4]
+    assert files
+    for f in files:
+        rc, out, err = _cli(capsys, str(f), "--json", "--out", str(tmp_path / f"{f.stem}.png"))
+        assert rc == 0, err
+        s = json.loads(out)
+        assert s["interocular_px"] > 40 and abs(s["yaw_estimate"]) < MAX_YAW
+        assert not any("turned" in w for w in s["warnings"])
+
