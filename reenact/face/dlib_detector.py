@@ -135,14 +135,28 @@ class DlibDetector:
             self._tracker.reset()
 
 
-def face_descriptor(image: np.ndarray, landmarks: FaceLandmarks) -> np.ndarray:
-    """dlib's 128-d face descriptor (identity) for one face; distance < 0.6 means same person."""
+def face_descriptor(image: np.ndarray, landmarks: FaceLandmarks | np.ndarray) -> np.ndarray:
+    """dlib's 128-d face descriptor (identity) for one face; distance < 0.6 means same person.
+
+    The descriptor's face chip is aligned on exactly the given 68 points (rounded to whole
+    pixels, as dlib stores them), not on a fresh shape prediction: evaluation measures the
+    face the landmarks describe. ``landmarks`` is a found :class:`FaceLandmarks` or a
+    [68,2] array in image pixels.
+    """
     check_image(image)
-    if not landmarks.found:
-        raise ValueError("face_descriptor needs found landmarks")
+    if isinstance(landmarks, FaceLandmarks):
+        if not landmarks.found:
+            raise ValueError("face_descriptor needs found landmarks")
+        pts = landmarks.points
+    else:
+        pts = np.asarray(landmarks)
+        if pts.shape != (68, 2):
+            raise ValueError(f"face_descriptor needs [68,2] landmarks, got {pts.shape}")
+    if not np.all(np.isfinite(pts)):
+        raise ValueError("face_descriptor: landmarks contain nan or inf")
     rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB) if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
-    x0, y0, x1, y1 = landmarks.box
-    rect = dlib.rectangle(x0, y0, x1, y1)
-    shape = _load("predictor")(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), rect)
-    desc = _load("descriptor").compute_face_descriptor(rgb, shape)
+    x0, y0, x1, y1 = box_of(pts)
+    parts = [dlib.point(int(round(float(x))), int(round(float(y)))) for x, y in pts]
+    shape = dlib.full_object_detection(dlib.rectangle(x0, y0, x1, y1), parts)
+    desc = _load("descriptor").compute_face_descriptor(np.ascontiguousarray(rgb), shape)
     return np.asarray(desc, dtype=np.float32)
