@@ -156,3 +156,97 @@ def psnr(
     mse = float(np.mean(d * d))
     value = math.inf if mse == 0.0 else 10.0 * math.log10(rng * rng / mse)
     return value if cap is None else min(value, float(cap))
+
+
+# --------------------------------------------------------------------------- landmark measures
+def _check_points(points: np.ndarray, name: str, arg: str = "points") -> np.ndarray:
+    """[68,2] numeric landmarks -> float64."""
+    if not isinstance(points, np.ndarray):
+        raise TypeError(f"{name}: {arg} must be a numpy array, got {type(points).__name__}")
+    if points.dtype.kind not in "fiu":
+        raise TypeError(f"{name}: {arg} must be numeric, got {points.dtype}")
+    if points.shape != (68, 2):
+        raise ValueError(f"{name}: {arg} must be [68,2], got {points.shape}")
+    return points.astype(np.float64)
+
+
+def lower_face_mask(points_crop: np.ndarray, size: int = 256) -> np.ndarray:
+    """(size,size) bool mask of mouth, jaw and cheeks in the aligned crop: where expressions live.
+
+    The filled convex hull of ``topology.LOWER_FACE`` (jaw points 2..14 and the nose bottom
+    31, 33, 35). Pass the landmarks of the *real* face (e.g. J_o / I_o's) so every method is
+    scored on one region; points outside the crop are clipped by the rasteriser.
+    """
+    from reenact.face.topology import LOWER_FACE
+
+    pts = _check_points(points_crop, "lower_face_mask", "points_crop")
+    if not np.all(np.isfinite(pts)):
+        raise ValueError("lower_face_mask: points contain nan or inf")
+    if size < 1:
+        raise ValueError(f"lower_face_mask: size must be >= 1, got {size}")
+    shift = 4  # sub-pixel precision for fillConvexPoly
+    hull = cv2.convexHull(np.round(pts[list(LOWER_FACE)] * (1 << shift)).astype(np.int32))
+    mask = np.zeros((size, size), np.uint8)
+    cv2.fillConvexPoly(mask, hull, 1, lineType=cv2.LINE_8, shift=shift)
+    return mask.astype(bool)
+
+
+#: Mouth points (outer and inner lip), the usual subset for ``expression_error``.
+MOUTH = tuple(range(48, 68))
+
+
+def expression_error(points_a: np.ndarray, points_b: np.ndarray, idx: tuple[int, ...] | list[int] | None = None) -> float:
+    """Mean Euclidean distance between two [68,2] landmark sets (crop pixels), on ``idx`` if given.
+
+    Issue 5: landmarks re-detected on the generated face vs the expected J_o, both in the
+    aligned 256 crop. nan points (undetected) propagate to a nan result.
+    """
+    a = _check_points(points_a, "expression_error", "points_a")
+    b = _check_points(points_b, "expression_error", "points_b")
+    if idx is not None:
+        sel = list(idx)
+        if not sel or min(sel) < 0 or max(sel) > 67:
+            raise ValueError(f"expression_error: idx must be non-empty indices in 0..67, got {sel}")
+        a, b = a[sel], b[sel]
+    return float(np.linalg.norm(a - b, axis=1).mean())
+
+
+def driver_following(source_openings: np.ndarray, generated_openings: np.ndarray, min_frames: int = 3) -> float:
+    """Pearson correlation across a clip's frames of the source's and the output's mouth opening.
+
+    Frames where either value is nan (no face found) are dropped. Returns nan when fewer than
+    ``min_frames`` frames remain or when either series is constant: following is then
+    undefined (the driver did not move, or the output never moved), not good or bad; callers
+    average over clips with ``np.nanmean`` and report how many were undefined.
+    """
+    s = np.asarray(source_openings, np.float64)
+    g = np.asarray(generated_openings, np.float64)
+    if s.ndim != 1 or g.ndim != 1:
+        raise ValueError(f"driver_following: need two 1-d series, got shapes {s.shape} and {g.shape}")
+    if s.shape != g.shape:
+        raise ValueError(f"driver_following: series must have one length, got {s.shape[0]} and {g.shape[0]}")
+    ok = np.isfinite(s) & np.isfinite(g)
+    s, g = s[ok], g[ok]
+    if s.size < min_frames:
+        log.debug("driver_following: %d usable frames < %d -> nan", s.size, min_frames)
+        return math.nan
+    if np.ptp(s) == 0.0 or np.ptp(g) == 0.0:
+        log.debug("driver_following: constant series -> nan")
+        return math.nan
+    ds, dg = s - s.mean(), g - g.mean()
+    den = math.sqrt(float(ds @ ds) * float(dg @ dg))
+    return float(np.clip(float(ds @ dg) / den, -1.0, 1.0))
+
+
+def identity_distance(image_a: np.ndarray, lm_a, image_b: np.ndarray, lm_b) -> float:
+    """Euclidean distance of dlib's 128-d face descriptors; < 0.6 is dlib's "same person".
+
+    ``lm_a`` / ``lm_b`` are FaceLandmarks or [68,2] arrays in their image's pixels (e.g. the
+    generated crop and its re-detected landmarks vs the real I_o crop and its landmarks).
+    Needs dlib and ``face-recognition-models`` (imported here, not at package import).
+    """
+    from reenact.face.dlib_detector import face_descriptor
+
+    da = face_descriptor(image_a, lm_a)
+    db = face_descriptor(image_b, lm_b)
+    return float(np.linalg.norm(da.astype(np.float64) - db.astype(np.float64)))
