@@ -1,0 +1,37 @@
+"""`reenact export`: Φ and Ω to ONNX for the torch-free live path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from reenact.errors import ReenactError, WeightsError
+
+
+@click.command("export")
+@click.option("--weights", "weights", type=click.Path(path_type=Path), default=None,
+              help="Weights folder (config.json, phi/omega.safetensors). Default: the weights shipped with reenact.")
+@click.option("--out", "out", type=click.Path(path_type=Path), default=None,
+              help="Where phi.onnx and omega.onnx go. Default: the weights folder.")
+@click.option("--no-fold-bn", is_flag=True, help="Keep BatchNorm layers (default: fold them into the convolutions).")
+def export(weights: Path | None, out: Path | None, no_fold_bn: bool) -> None:
+    """Export Φ and Ω to ONNX (opset 18, one file each, batch 1, BatchNorm folded).
+
+    The variant, preprocessing and weights hash are recorded in each file's metadata, so
+    the onnx backend refuses a model made for other preprocessing or stale weights.
+    """
+    from reenact.paths import WEIGHTS_DIR
+
+    weights = weights or WEIGHTS_DIR
+    if not (weights / "config.json").is_file():
+        raise WeightsError(f"no trained weights in {weights} (config.json missing)",
+                           hint="pass --weights DIR with a folder written by `reenact train`")
+    try:
+        from reenact.inference.export import export_onnx
+    except ImportError as exc:
+        raise ReenactError(f"export needs torch, onnx and onnxscript: {exc}",
+                           hint="pip install 'reenact[train]'") from exc
+    paths = export_onnx(weights, out, fold_bn=not no_fold_bn)
+    for name, path in paths.items():
+        click.echo(f"{name}: {path} ({path.stat().st_size / 1e6:.1f} MB)")
