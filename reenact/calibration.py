@@ -1,0 +1,223 @@
+"""Neutral-face calibration: capture the actor's resting face, save it, load it.
+
+Live mode transfers the actor's expression *relative to their own neutral face* (J_s in
+DESIGN.md), so the actor's face shape (a wide jaw, close-set eyes) does not leak into the
+target. :class:`NeutralCapture` waits until the landmarks have been still for about a
+second, averages those frames in the canonical 256x256 crop and gives a
+:class:`CalibrationProfile`. Profiles are JSON files in ``reenact.paths.calibration_dir()``,
+written atomically. Without a profile, the mean neutral face (``TEMPLATE_256``) is used.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import tempfile
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from reenact.errors import ReenactError
+from reenact.face.align import align_points
+from reenact.face.smoothing import normalise
+from reenact.face.topology import TEMPLATE_256
+from reenact.paths import calibration_dir
+
+log = logging.getLogger(__name__)
+
+FORMAT = "reenact-calibration-v1"
+DEFAULT_NAME = "default"
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def check_name(name: str) -> str:
+    """A profile name is a plain file name: letters, digits, '_', '-', '.'."""
+    if not isinstance(name, str) or not _NAME_RE.match(name) or name.endswith(".json"):
+        raise ReenactError(f"invalid calibration name {name!r}", hint="use letters, digits, '_', '-' or '.', e.g. --name anna")
+    return name
+
+
+def _check_points(points: np.ndarray, what: str = "landmarks") -> np.ndarray:
+    if not isinstance(points, np.ndarray):
+        raise TypeError(f"{what} must be a numpy array, got {type(points).__name__}")
+    if points.dtype.kind not in "fiu":
+        raise TypeError(f"{what} must be numeric, got {points.dtype}")
+    if points.shape != (68, 2):
+        raise ValueError(f"{what} must be [68,2], got {points.shape}")
+    return points.astype(np.float32)
+
+
+@dataclass(frozen=True)
+class CalibrationProfile:
+    """An actor's neutral face in the canonical 256x256 crop."""
+
+    name: str  # file name without .json
+    points: np.ndarray  # [68,2] float32 neutral landmarks in the canonical crop (align_points(..).to_crop)
+    created: float = field(default_factory=time.time)  # Unix time of the capture
+    detector: str = "dlib"  # landmark detector that produced the points (dlib and mediapipe differ)
+    frames: int = 0  # frames averaged
+    crop_size: int = 256  # side of the canonical crop the points are in
+
+    def __post_init__(self) -> None:
+        check_name(self.name)
+        object.__setattr__(self, "points", _check_points(self.points, "profile points"))
+        if not np.all(np.isfinite(self.points)):
+            raise ValueError("profile points must be finite")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "name": self.name,
+            "created": self.created,
+            "created_iso": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(self.created)),
+            "detector": self.detector,
+            "frames": self.frames,
+            "crop_size": self.crop_size,
+            "points": np.round(self.points.astype(np.float64), 3).tolist(),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> CalibrationProfile:
+        if d.get("format") != FORMAT:
+            raise ValueError(f"format is {d.get('format')!r}, expected {FORMAT!r}")
+        return cls(
+            name=str(d["name"]),
+            points=np.asarray(d["points"], np.float32),
+            created=float(d["created"]),
+            detector=str(d["detector"]),
+            frames=int(d["frames"]),
+            crop_size=int(d.get("crop_size", 256)),
+        )
+
+
+def mean_neutral(crop_size: int = 256) -> np.ndarray:
+    """The fallback neutral face when no profile exists: the canonical template, [68,2] float32."""
+    return (TEMPLATE_256 * (crop_size / 256)).astype(np.float32)
+
+
+def profile_path(name: str, directory: str | os.PathLike | None = None) -> Path:
+    return calibration_dir(directory) / f"{check_name(name)}.json"
+
+
+def save_profile(profile: CalibrationProfile, directory: str | os.PathLike | None = None) -> Path:
+    """Write ``<dir>/<name>.json`` atomically (temp file + os.replace); returns the path."""
+    path = profile_path(profile.name, directory)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{profile.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(profile.to_dict(), f, indent=1)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    log.info("saved calibration %s to %s", profile.name, path)
+    return path
+
+
+def load_profile(name_or_path: str | os.PathLike, directory: str | os.PathLike | None = None) -> CalibrationProfile:
+    """Load a profile by name (from the calibration folder) or by path; missing/corrupt → ReenactError."""
+    p = Path(name_or_path)
+    path = p if (p.suffix == ".json" or p.parent != Path(".")) else profile_path(str(name_or_path), directory)
+    if not path.is_file():
+        available = list_profiles(directory) if path.parent == calibration_dir(directory) else []
+        raise ReenactError(
+            f"no calibration profile at {path}",
+            hint=("available: " + ", ".join(available)) if available else "run `reenact calibrate` first",
+        )
+    try:
+        return CalibrationProfile.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (ValueError, KeyError, TypeError, json.JSONDecodeError) as exc:
+        raise ReenactError(
+            f"calibration profile {path} is corrupt: {exc}", hint="delete it and run `reenact calibrate` again"
+        ) from exc
+
+
+def list_profiles(directory: str | os.PathLike | None = None) -> list[str]:
+    """Names of the saved profiles, sorted."""
+    d = calibration_dir(directory)
+    if not d.is_dir():
+        return []
+    return sorted(p.stem for p in d.glob("*.json") if not p.name.startswith("."))
+
+
+@dataclass(frozen=True)
+class CaptureConfig:
+    """When a face counts as still enough to be the neutral reference."""
+
+    hold_s: float = 1.0  # seconds of stillness required
+    max_motion: float = 0.05  # 95th-percentile landmark distance to the window mean, interocular units
+    min_frames: int = 5  # at least this many frames in the still window
+
+
+@dataclass(frozen=True)
+class CaptureStatus:
+    """Where a capture stands after a frame."""
+
+    state: str  # "no_face" | "moving" | "holding" | "done"
+    progress: float  # 0..1 of the hold time
+    motion: float  # this frame's motion, interocular units
+    message: str
+
+
+class NeutralCapture:
+    """Feeds per-frame landmarks; completes once they were still for ``hold_s`` seconds.
+
+    Time comes from the frames' timestamps, so a video file calibrates the same at any speed.
+    """
+
+    def __init__(self, config: CaptureConfig | None = None, detector: str = "dlib") -> None:
+        self.config = config or CaptureConfig()
+        self.detector = detector
+        self.reset()
+
+    def reset(self) -> None:
+        self._window: deque[tuple[float, np.ndarray, np.ndarray]] = deque()  # (t, normalised, pixels)
+        self.result: np.ndarray | None = None  # [68,2] neutral in the canonical crop once done
+        self.frames_used = 0
+
+    @property
+    def done(self) -> bool:
+        return self.result is not None
+
+    def update(self, points: np.ndarray | None, t: float) -> CaptureStatus:
+        """One frame's landmarks in image pixels (None when no face) at time ``t`` seconds."""
+        c = self.config
+        if self.done:
+            return CaptureStatus("done", 1.0, 0.0, "neutral face captured")
+        if points is None:
+            self._window.clear()
+            return CaptureStatus("no_face", 0.0, 0.0, "no face found: look into the camera")
+        pts = _check_points(points)
+        norm = normalise(pts.astype(np.float64))[0]
+        motion = 0.0
+        if self._window:
+            mean = np.mean([w[1] for w in self._window], axis=0)
+            motion = float(np.percentile(np.linalg.norm(norm - mean, axis=1), 95))
+            if motion > c.max_motion:
+                self._window.clear()
+        self._window.append((float(t), norm, pts))
+        held = self._window[-1][0] - self._window[0][0]
+        progress = min(1.0, held / c.hold_s) if c.hold_s > 0 else 1.0
+        if held >= c.hold_s and len(self._window) >= c.min_frames:
+            crops = [align_points(p).to_crop(p) for _, _, p in self._window]
+            self.result = np.mean(crops, axis=0).astype(np.float32)
+            self.frames_used = len(crops)
+            return CaptureStatus("done", 1.0, motion, f"neutral face captured from {self.frames_used} frames")
+        if len(self._window) == 1 and motion > c.max_motion:
+            return CaptureStatus("moving", 0.0, motion, "keep still with a relaxed, neutral face")
+        return CaptureStatus("holding", progress, motion, "hold still...")
+
+    def profile(self, name: str = DEFAULT_NAME) -> CalibrationProfile:
+        """The captured profile; only after ``done``."""
+        if self.result is None:
+            raise RuntimeError("calibration is not done yet")
+        return CalibrationProfile(name=name, points=self.result, detector=self.detector, frames=self.frames_used)

@@ -1,0 +1,127 @@
+"""Neutral-face calibration: completes on still landmarks only; profiles round-trip; corrupt → ReenactError."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from reenact.calibration import (
+    CalibrationProfile,
+    CaptureConfig,
+    NeutralCapture,
+    list_profiles,
+    load_profile,
+    mean_neutral,
+    save_profile,
+)
+from reenact.errors import ReenactError
+from reenact.face.topology import TEMPLATE_256
+
+FPS = 30.0
+
+
+def face_in_image(scale: float = 1.5, shift=(200.0, 80.0), angle_deg: float = 10.0) -> np.ndarray:
+    """The template placed in a camera frame: rotated, scaled, shifted."""
+    a = np.radians(angle_deg)
+    R = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    return ((TEMPLATE_256 - 128) @ R.T * scale + 128 + np.array(shift)).astype(np.float32)
+
+
+def test_completes_after_a_second_of_still_landmarks() -> None:
+    rng = np.random.default_rng(0)
+    base = face_in_image()
+    cap = NeutralCapture()
+    statuses = []
+    for i in range(60):
+        noisy = base + rng.normal(0, 0.5, base.shape).astype(np.float32)  # dlib-like jitter
+        statuses.append(cap.update(noisy, i / FPS))
+        if cap.done:
+            break
+    assert cap.done
+    assert 30 <= len(statuses) <= 33  # about one second at 30 fps
+    assert statuses[-1].state == "done"
+    assert statuses[15].state == "holding" and 0.4 < statuses[15].progress < 0.6
+    # averaged in the canonical crop: the rotation/scale/shift of the frame is gone
+    np.testing.assert_allclose(cap.result, TEMPLATE_256, atol=0.6)
+    prof = cap.profile("anna")
+    assert prof.frames == cap.frames_used >= 30 and prof.detector == "dlib"
+
+
+def test_does_not_complete_while_moving() -> None:
+    base = face_in_image()
+    cap = NeutralCapture()
+    for i in range(150):  # 5 s of talking: the mouth opens and closes
+        pts = base.copy()
+        pts[48:68, 1] += 15.0 * abs(np.sin(i / 4.0)) * (np.arange(20) >= 9)  # lower lip and chin-ish points
+        pts[5:12, 1] += 15.0 * abs(np.sin(i / 4.0))
+        st = cap.update(pts, i / FPS)
+        assert st.state != "done"
+    assert not cap.done
+
+
+def test_lost_face_restarts_the_hold() -> None:
+    base = face_in_image()
+    cap = NeutralCapture(CaptureConfig(hold_s=1.0))
+    for i in range(20):
+        cap.update(base, i / FPS)
+    assert cap.update(None, 20 / FPS).state == "no_face"
+    for i in range(21, 50):
+        st = cap.update(base, i / FPS)
+    assert st.state == "holding"  # 28 frames since the face came back: less than a second
+    for i in range(50, 55):
+        st = cap.update(base, i / FPS)
+    assert st.state == "done"
+
+
+def test_time_comes_from_timestamps_not_frame_count() -> None:
+    cap = NeutralCapture()
+    base = face_in_image()
+    for i in range(10):
+        cap.update(base, i * 0.2)  # 5 fps: done after 1 s = 6 frames
+    assert cap.done and cap.frames_used == 6
+
+
+def test_profile_round_trip(tmp_path: Path) -> None:
+    prof = CalibrationProfile(name="anna", points=mean_neutral() + 0.25, detector="dlib", frames=31)
+    path = save_profile(prof, tmp_path)
+    assert path == tmp_path / "anna.json"
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]  # temp file replaced
+    back = load_profile("anna", tmp_path)
+    assert back.name == "anna" and back.frames == 31 and back.detector == "dlib"
+    assert back.created == pytest.approx(prof.created)
+    np.testing.assert_allclose(back.points, prof.points, atol=1e-3)
+    assert load_profile(path).name == "anna"  # by path too
+    save_profile(CalibrationProfile(name="bob", points=mean_neutral()), tmp_path)
+    assert list_profiles(tmp_path) == ["anna", "bob"]
+
+
+def test_missing_and_corrupt_profiles(tmp_path: Path) -> None:
+    with pytest.raises(ReenactError, match="reenact calibrate"):
+        load_profile("nobody", tmp_path)
+    (tmp_path / "broken.json").write_text("{not json")
+    with pytest.raises(ReenactError, match="corrupt"):
+        load_profile("broken", tmp_path)
+    good = CalibrationProfile(name="short", points=mean_neutral()).to_dict()
+    good["points"] = good["points"][:10]
+    (tmp_path / "short.json").write_text(json.dumps(good))
+    with pytest.raises(ReenactError, match="corrupt"):
+        load_profile("short", tmp_path)
+    with pytest.raises(ReenactError, match="invalid calibration name"):
+        load_profile("bad name!", tmp_path)
+
+
+def test_bad_inputs() -> None:
+    cap = NeutralCapture()
+    with pytest.raises(ValueError, match=r"\[68,2\]"):
+        cap.update(np.zeros((5, 2), np.float32), 0.0)
+    with pytest.raises(TypeError):
+        cap.update([[0, 0]] * 68, 0.0)  # type: ignore[arg-type]
+    with pytest.raises(RuntimeError):
+        cap.profile()
+
+
+def test_mean_neutral_is_the_template() -> None:
+    np.testing.assert_array_equal(mean_neutral(), TEMPLATE_256)
