@@ -125,3 +125,42 @@ def test_bad_inputs() -> None:
 
 def test_mean_neutral_is_the_template() -> None:
     np.testing.assert_array_equal(mean_neutral(), TEMPLATE_256)
+
+
+def _write_face_video(path: Path, n: int, rotate: bool) -> None:
+    import cv2
+
+    astronaut = pytest.importorskip("skimage.data", reason="scikit-image (dev extra) gives the test face").astronaut
+    face = cv2.resize(astronaut()[:, :, ::-1], (320, 320))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30, (320, 320))
+    for i in range(n):
+        img = face
+        if rotate:  # a head that keeps turning in-plane: never still
+            M = cv2.getRotationMatrix2D((160, 160), 12.0 * np.sin(i / 2.0), 1.0)
+            img = cv2.warpAffine(face, M, (320, 320), borderMode=cv2.BORDER_REPLICATE)
+        writer.write(np.ascontiguousarray(img))
+    writer.release()
+
+
+def test_calibrate_command_from_a_still_video(tmp_path: Path) -> None:
+    from reenact.cli import main
+
+    video = tmp_path / "still.avi"
+    _write_face_video(video, 45, rotate=False)
+    rc = main(["calibrate", "--source", str(video), "--name", "astro", "--calibration-dir", str(tmp_path / "cal")])
+    assert rc == 0
+    prof = load_profile("astro", tmp_path / "cal")
+    assert prof.frames >= 30
+    # a real face in the canonical crop lands near the template (same eye anchors)
+    assert np.abs(prof.points[36:48] - TEMPLATE_256[36:48]).mean() < 6.0
+
+
+def test_calibrate_command_fails_on_a_moving_face(tmp_path: Path, capsys) -> None:
+    from reenact.cli import main
+
+    video = tmp_path / "moving.avi"
+    _write_face_video(video, 45, rotate=True)
+    rc = main(["calibrate", "--source", str(video), "--calibration-dir", str(tmp_path / "cal")])
+    assert rc != 0
+    assert "ended before the face was still" in capsys.readouterr().err
+    assert list_profiles(tmp_path / "cal") == []
