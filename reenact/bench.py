@@ -1,0 +1,199 @@
+"""The FPS benchmark: the full per-frame pipeline with no camera and no window.
+
+Sources: a video file (landmarks tracked with dlib, as live), ``synthetic`` (the target's
+own face opening and closing its mouth), or a ``replay.npz`` of landmarks recorded earlier
+(no dlib needed: a GPU machine can bench without the 100 MB model).
+
+Unpaced, every frame is processed back to back. Paced at F fps, frame i "arrives" at i/F;
+the newest frame that has arrived is processed (latest-frame-wins, as the live runner) and
+the ones it skipped are counted as dropped. Latency is output time minus arrival time.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from reenact.errors import InputError
+from reenact.face.landmarks import FaceLandmarks
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Replay:
+    """What a benchmark needs without a detector: target image + landmarks, source landmarks per frame."""
+
+    target: np.ndarray  # BGR uint8
+    target_points: np.ndarray  # [68,2]
+    source_points: np.ndarray  # [N,68,2], NaN rows where no face was found
+    frame_size: tuple[int, int]  # (width, height) of the source frames
+
+    def save(self, path: str | Path) -> None:
+        ok, png = cv2.imencode(".png", self.target)
+        if not ok:
+            raise InputError("could not encode the target image")
+        np.savez_compressed(path, target_png=png, target_points=self.target_points, source_points=self.source_points,
+                            frame_size=np.array(self.frame_size))
+
+    @staticmethod
+    def load(path: str | Path) -> Replay:
+        try:
+            z = np.load(path, allow_pickle=False)
+            target = cv2.imdecode(z["target_png"], cv2.IMREAD_COLOR)
+            return Replay(target, z["target_points"].astype(np.float32), z["source_points"].astype(np.float32),
+                          tuple(int(v) for v in z["frame_size"]))
+        except (OSError, KeyError, ValueError) as exc:
+            raise InputError(f"{path} is not a reenact replay file: {exc}", hint="make one with `reenact bench --record replay.npz`") from exc
+
+
+@dataclass
+class BenchRun:
+    backend: str
+    preset: str
+    variant: str
+    frames: int
+    wall_s: float
+    latencies_ms: list[float] = field(default_factory=list)
+    stages: dict[str, list[float]] = field(default_factory=dict)
+    dropped_frames: int = 0
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.wall_s if self.wall_s > 0 else 0.0
+
+    def to_dict(self) -> dict:
+        def stats(v: list[float]) -> dict:
+            a = np.asarray(v, np.float64)
+            return {"p50_ms": float(np.percentile(a, 50)), "p95_ms": float(np.percentile(a, 95)), "max_ms": float(a.max())}
+
+        lat = np.asarray(self.latencies_ms or [0.0])
+        return {
+            "backend": self.backend,
+            "preset": self.preset,
+            "variant": self.variant,
+            "frames": self.frames,
+            "wall_s": self.wall_s,
+            "fps": self.fps,
+            "latency_ms": {"p50": float(np.percentile(lat, 50)), "p95": float(np.percentile(lat, 95))},
+            "dropped_frames": self.dropped_frames,
+            "stages": {k: stats(v) for k, v in self.stages.items() if v},
+        }
+
+
+def record_replay(target: np.ndarray, frames: list[np.ndarray], detector) -> Replay:
+    """Detect the target and track the source frames once; the result replays without dlib."""
+    t = detector.detect(target)
+    if not t.found:
+        raise InputError("no face in the target image")
+    pts = []
+    detector.reset()
+    for f in frames:
+        lm = detector.track(f)
+        pts.append(lm.points if lm.found else np.full((68, 2), np.nan, np.float32))
+    h, w = frames[0].shape[:2]
+    return Replay(target, t.points, np.stack(pts).astype(np.float32), (w, h))
+
+
+def run_one(reenactor, frames: list[np.ndarray] | None, points: np.ndarray | None, n: int, warmup: int,
+            paced: float | None, backend_name: str, clock=time.perf_counter, sleep=time.sleep) -> BenchRun:
+    """Benchmark one configured reenactor over ``n`` frames (after ``warmup``), frames or replayed points."""
+    total = len(frames) if frames is not None else len(points)
+    if total == 0:
+        raise InputError("the benchmark source has no frames")
+
+    def process(i: int, t_arrival: float) -> None:
+        k = i % total
+        if frames is not None:
+            reenactor(_FrameLike(frames[k], t_arrival, new_segment=(k == 0)))
+        else:
+            p = points[k]
+            if np.isnan(p).any():
+                reenactor.face_lost(t_arrival)
+                reenactor.timings = {}
+            else:
+                reenactor.from_landmarks(p, t_arrival)
+
+    for i in range(warmup):
+        process(i, clock())
+    cfg = reenactor.cfg
+    run = BenchRun(backend_name, cfg.preset, cfg.variant, 0, 0.0)
+    t0 = clock()
+    if not paced:
+        for i in range(n):
+            ts = clock()
+            process(warmup + i, ts)
+            te = clock()
+            run.latencies_ms.append((te - ts) * 1000)
+            for k, v in reenactor.timings.items():
+                run.stages.setdefault(k, []).append(v)
+            run.stages.setdefault("total", []).append((te - ts) * 1000)
+        run.frames = n
+        run.wall_s = clock() - t0
+        return run
+    interval = 1.0 / paced
+    last = -1
+    processed = 0
+    while True:
+        now = clock()
+        newest = int((now - t0) / interval)
+        if newest >= n:
+            break
+        if newest == last:
+            sleep(max(0.0, t0 + (newest + 1) * interval - now))
+            continue
+        run.dropped_frames += max(0, newest - last - 1)
+        arrival = t0 + newest * interval
+        ts = clock()
+        process(warmup + newest, arrival)
+        te = clock()
+        run.latencies_ms.append((te - arrival) * 1000)
+        for k, v in reenactor.timings.items():
+            run.stages.setdefault(k, []).append(v)
+        run.stages.setdefault("total", []).append((te - ts) * 1000)
+        processed += 1
+        last = newest
+    run.dropped_frames += max(0, n - 1 - last)
+    run.frames = processed
+    run.wall_s = clock() - t0
+    return run
+
+
+@dataclass
+class _FrameLike:
+    image: np.ndarray
+    t_capture: float
+    new_segment: bool = False
+
+
+def format_table(runs: list[dict]) -> str:
+    """A markdown table: one row per run, then per-stage p50/p95/max."""
+    lines = ["| backend | variant | preset | frames | FPS | latency p50 ms | latency p95 ms | dropped |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in runs:
+        lines.append(f"| {r['backend']} | {r['variant']} | {r['preset']} | {r['frames']} | {r['fps']:.1f} | "
+                     f"{r['latency_ms']['p50']:.1f} | {r['latency_ms']['p95']:.1f} | {r['dropped_frames']} |")
+    lines += ["", "| backend | stage | p50 ms | p95 ms | max ms |", "|---|---|---|---|---|"]
+    for r in runs:
+        for k, s in r["stages"].items():
+            lines.append(f"| {r['backend']} | {k} | {s['p50_ms']:.2f} | {s['p95_ms']:.2f} | {s['max_ms']:.2f} |")
+    return "\n".join(lines)
+
+
+def write_json(path: str | Path, runs: list[dict]) -> None:
+    from reenact.weights_io import atomic_write_json
+
+    atomic_write_json(Path(path), {"runs": runs})
+
+
+def empty_landmarks() -> FaceLandmarks:
+    return FaceLandmarks.empty()
+
+
+__all__ = ["BenchRun", "Replay", "format_table", "record_replay", "run_one", "write_json", "json"]

@@ -1,0 +1,321 @@
+"""One frame in, one frame out: landmarks → smoothing → alignment → Φ → Ω → paste-back.
+
+No threads here (the live runner owns them) and no torch: the networks run through a
+:class:`~reenact.inference.backend.Backend`. Everything about a target (landmarks, crop,
+mesh, full-resolution region) is computed once, in :meth:`Reenactor.set_target`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from reenact.errors import InputError, NoFaceError
+from reenact.face.align import Alignment, align_points, similarity
+from reenact.face.landmarks import FaceLandmarks, LandmarkDetector, check_image
+from reenact.face.topology import TEMPLATE_256, interocular
+from reenact.face.warp import image_mesh, warp_crop, warp_image
+from reenact.inputs import from_net, guided_omega_input, paper_omega_input, raster
+
+log = logging.getLogger(__name__)
+
+STAGES = ("landmarks", "smooth", "phi", "warp", "omega", "paste")
+
+
+@dataclass
+class Target:
+    """A target face, prepared once: everything the per-frame path reuses."""
+
+    image: np.ndarray  # full-resolution BGR uint8
+    points: np.ndarray  # [68,2] landmarks in image pixels
+    align: Alignment  # image <-> canonical crop
+    crop: np.ndarray  # P_t, 256x256x3 uint8
+    crop_points: np.ndarray  # L_t, [68,2] in the crop
+    roi: tuple[int, int, int, int]  # x0, y0, x1, y1: the crop's footprint in the image
+    feather: np.ndarray  # [256,256] float32 in [0,1]: where crop output may change the image
+    n_faces: int = 1
+    net: dict = field(default_factory=dict)  # per-target network inputs (paper: L_t raster)
+
+
+@dataclass(frozen=True)
+class ReenactorOptions:
+    """Per-frame behaviour of the reenactor."""
+
+    smoothing: bool = True  # One Euro smoothing of the source landmarks
+    head_motion: bool = False  # also move the target's head (in-plane rotation, scale, shift)
+    color_match: bool = False  # paper variant: match the generated face's colour to the target's
+    hold_s: float = 0.5  # face lost: keep the last output this long …
+    ease_s: float = 0.5  # … then ease back to the target's own face over this long
+    full_res_step: int = 2  # coarse-grid factor for the full-resolution warp (1 = exact)
+
+
+def _feather_mask(size: int = 256) -> np.ndarray:
+    """A soft ellipse over the face in the canonical crop: 1 inside, 0 at the crop border."""
+    m = np.zeros((size, size), np.float32)
+    s = size / 256
+    cv2.ellipse(m, (int(128 * s), int(140 * s)), (int(100 * s), int(112 * s)), 0, 0, 360, 1.0, -1, cv2.LINE_AA)
+    k = int(31 * s) | 1
+    return cv2.GaussianBlur(m, (k, k), 0)
+
+
+def prepare_target(image: np.ndarray, detector: LandmarkDetector, cfg, landmarks: FaceLandmarks | None = None) -> Target:
+    """Detect and prepare a target image; NoFaceError when there is no face."""
+    check_image(image)
+    if image.ndim == 2:
+        image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    lm = landmarks if landmarks is not None else detector.detect(image)
+    if not lm.found:
+        raise NoFaceError("no face found in the target image", hint="use a clear, frontal photo of one face (check it with `reenact landmarks IMAGE`)")
+    al = align_points(lm.points)
+    crop = al.crop(image)
+    cpts = al.to_crop(lm.points)
+    h, w = image.shape[:2]
+    corners = al.to_image(np.array([[0, 0], [255, 0], [255, 255], [0, 255]], np.float32))
+    x0, y0 = np.floor(corners.min(0)).astype(int)
+    x1, y1 = np.ceil(corners.max(0)).astype(int) + 1
+    roi = (max(0, int(x0)), max(0, int(y0)), min(w, int(x1)), min(h, int(y1)))
+    t = Target(image, lm.points.astype(np.float32), al, crop, cpts, roi, _feather_mask(), lm.n_faces)
+    if cfg.variant == "paper":
+        t.net["L_t"] = raster(cfg, cpts)[None]  # [1,1,256,256]
+    return t
+
+
+class Reenactor:
+    """Makes a target face copy the expression of the face in each frame.
+
+    ``backend`` runs Φ and Ω (its ``cfg`` is the model config); ``detector`` finds the
+    source's landmarks (``track`` is used on video). ``neutral`` is the actor's neutral face
+    J_s in the canonical crop (from calibration); without it the mean neutral face is used.
+    """
+
+    def __init__(self, backend, detector: LandmarkDetector | None, neutral: np.ndarray | None = None,
+                 options: ReenactorOptions | None = None, smoother=None) -> None:
+        self.backend = backend
+        self.cfg = backend.cfg
+        self.detector = detector
+        self.options = options or ReenactorOptions()
+        self.neutral = (np.asarray(neutral, np.float32) if neutral is not None else TEMPLATE_256.copy())
+        if self.neutral.shape != (68, 2):
+            raise ValueError(f"neutral landmarks must be [68,2], got {self.neutral.shape}")
+        self.calibrated = neutral is not None
+        if smoother is None and self.options.smoothing:
+            from reenact.face.smoothing import LandmarkSmoother
+
+            smoother = LandmarkSmoother()
+        self.smoother = smoother
+        self.targets: list[Target] = []
+        self.index = 0
+        self.timings: dict[str, float] = {}  # last frame's stage times, ms
+        self._last_out: np.ndarray | None = None
+        self._lost_since: float | None = None
+        self._ref_pose: np.ndarray | None = None  # source face's reference alignment (head motion)
+        self.face_found = False
+
+    # ------------------------------------------------------------------ targets
+
+    def add_target(self, image: np.ndarray, landmarks: FaceLandmarks | None = None) -> Target:
+        if self.detector is None and landmarks is None:
+            raise InputError("a target needs its landmarks when the reenactor has no detector")
+        t = prepare_target(image, self.detector, self.cfg, landmarks)
+        self.targets.append(t)
+        return t
+
+    @property
+    def target(self) -> Target:
+        if not self.targets:
+            raise InputError("no target set", hint="pass --target face.png")
+        return self.targets[self.index]
+
+    def select(self, step: int) -> None:
+        """Next (+1) / previous (-1) target."""
+        if self.targets:
+            self.index = (self.index + step) % len(self.targets)
+            self._last_out = None
+
+    def set_neutral(self, neutral: np.ndarray) -> None:
+        """New calibration: the actor's neutral face in the canonical crop."""
+        self.neutral = np.asarray(neutral, np.float32)
+        self.calibrated = True
+        self._ref_pose = None
+
+    def reset(self) -> None:
+        """Forget tracking and smoothing (new video segment, lost face)."""
+        if self.smoother is not None:
+            self.smoother.reset()
+        if self.detector is not None:
+            self.detector.reset()
+
+    # ------------------------------------------------------------------ per frame
+
+    def __call__(self, frame) -> np.ndarray:
+        """Process a live Frame (or a bare BGR image); always returns an output image."""
+        image = getattr(frame, "image", frame)
+        t = float(getattr(frame, "t_capture", time.monotonic()))
+        if getattr(frame, "new_segment", False):
+            self.reset()
+        t0 = time.perf_counter()
+        lm = self.detector.track(image) if self.detector is not None else FaceLandmarks.empty()
+        self.timings = {"landmarks": (time.perf_counter() - t0) * 1000}
+        if not lm.found:
+            return self.face_lost(t)
+        return self.from_landmarks(lm.points, t, _timed=True)
+
+    def face_lost(self, t: float) -> np.ndarray:
+        """No face: hold the last output briefly, then ease back to the target's own face.
+
+        The output is always made from the target, so the source's pixels never reach it.
+        """
+        self.face_found = False
+        if self._lost_since is None:
+            self._lost_since = t
+            self.reset()
+        target = self.target.image
+        if self._last_out is None or self._last_out.shape != target.shape:
+            return target.copy()
+        dt = t - self._lost_since
+        o = self.options
+        if dt <= o.hold_s:
+            return self._last_out
+        a = min(1.0, (dt - o.hold_s) / max(o.ease_s, 1e-6))
+        out = cv2.addWeighted(self._last_out, 1.0 - a, target, a, 0.0)
+        if a >= 1.0:
+            self._last_out = None
+        return out
+
+    def from_landmarks(self, points: np.ndarray, t: float, _timed: bool = False) -> np.ndarray:
+        """The output for source landmarks in source-image pixels (replay and benchmarks use this)."""
+        if not _timed:
+            self.timings = {"landmarks": 0.0}
+        self.face_found = True
+        self._lost_since = None
+        tg = self.target
+        t0 = time.perf_counter()
+        pts = self.smoother(points.astype(np.float32), t) if self.smoother is not None else points.astype(np.float32)
+        src_align = align_points(pts)
+        L_s = src_align.to_crop(pts)
+        t1 = time.perf_counter()
+        self.timings["smooth"] = (t1 - t0) * 1000
+        out = self._generate(tg, L_s)
+        if self.options.head_motion:
+            out = self._apply_head_motion(out, src_align)
+        self._last_out = out
+        return out
+
+    def crop_output(self, L_s: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """The generated 256² crop (I_gen) and, for guided, J_gen — for evaluation."""
+        tg = self.target
+        if self.cfg.variant == "guided":
+            jgen = self._phi_guided(tg, L_s)
+            x, warped = guided_omega_input(tg.crop, tg.crop_points, jgen, self.cfg)
+            head = self.backend.omega(x[None])[0]
+            img = np.clip(to_float(warped) + head[3:4] * head[:3], -1, 1)
+            return from_net(img), jgen
+        jimg = self.backend.phi(raster(self.cfg, L_s)[None], tg.net["L_t"])
+        y = self.backend.omega(paper_omega_input(tg.crop, jimg[0])[None])[0]
+        return from_net(y), None
+
+    def _phi_guided(self, tg: Target, L_s: np.ndarray) -> np.ndarray:
+        return self.backend.phi(L_s[None], self.neutral[None], tg.crop_points[None])[0]
+
+    def _generate(self, tg: Target, L_s: np.ndarray) -> np.ndarray:
+        t0 = time.perf_counter()
+        if self.cfg.variant == "guided":
+            jgen = self._phi_guided(tg, L_s)
+            t1 = time.perf_counter()
+            warped = warp_crop(tg.crop, tg.crop_points, jgen, step=1)
+            x, _ = guided_omega_input(tg.crop, tg.crop_points, jgen, self.cfg, warped=warped)
+            tw = time.perf_counter()
+            self.timings["warp"] = (tw - t1) * 1000
+            head = self.backend.omega(x[None])[0]  # [4,256,256]
+            t2 = time.perf_counter()
+            t1 = tw
+            out = self._paste_guided(tg, jgen, head)
+        else:
+            jimg = self.backend.phi(raster(self.cfg, L_s)[None], tg.net["L_t"])
+            t1 = time.perf_counter()
+            y = self.backend.omega(paper_omega_input(tg.crop, jimg[0])[None])[0]
+            t2 = time.perf_counter()
+            out = self._paste_paper(tg, from_net(y))
+        t3 = time.perf_counter()
+        self.timings.update(phi=(t1 - t0) * 1000, omega=(t2 - t1) * 1000, paste=(t3 - t2) * 1000)
+        return out
+
+    # ------------------------------------------------------------------ paste-back
+
+    def _paste_guided(self, tg: Target, jgen: np.ndarray, head: np.ndarray) -> np.ndarray:
+        """Warp the full-resolution target with the same triangles, add the upscaled residual in the mask."""
+        x0, y0, x1, y1 = tg.roi
+        mesh = image_mesh(tg.crop_points, jgen, tg.align.M)
+        region = warp_image(tg.image, mesh, shape=(y1 - y0, x1 - x0), offset=(x0, y0), step=self.options.full_res_step)
+        delta = (head[3] * tg.feather)[..., None] * head[:3].transpose(1, 2, 0) * 127.5  # [256,256,3] grey levels
+        M = tg.align.Minv.copy()
+        M[:, 2] -= (x0, y0)
+        up = cv2.warpAffine(delta.astype(np.float32), M, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+        out = tg.image.copy()
+        out[y0:y1, x0:x1] = np.clip(region.astype(np.float32) + up, 0, 255).astype(np.uint8)
+        return out
+
+    def _paste_paper(self, tg: Target, gen: np.ndarray) -> np.ndarray:
+        """Paste the generated crop into the face region with a feathered mask."""
+        x0, y0, x1, y1 = tg.roi
+        if self.options.color_match:
+            gen = _match_colour(gen, tg.crop, tg.feather)
+        M = tg.align.Minv.copy()
+        M[:, 2] -= (x0, y0)
+        size = (x1 - x0, y1 - y0)
+        up = cv2.warpAffine(gen, M, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
+        m = cv2.warpAffine(tg.feather, M, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)[..., None]
+        out = tg.image.copy()
+        base = out[y0:y1, x0:x1].astype(np.float32)
+        out[y0:y1, x0:x1] = np.clip(base * (1 - m) + up * m, 0, 255).astype(np.uint8)
+        return out
+
+    # ------------------------------------------------------------------ head motion
+
+    def _apply_head_motion(self, out: np.ndarray, src_align: Alignment) -> np.ndarray:
+        """Move the target head by the actor's in-plane rotation, scale and shift since the reference pose.
+
+        The reference is the first face seen after start or calibration. Yaw and pitch are
+        not transferred (a 2-D similarity cannot turn a head).
+        """
+        if self._ref_pose is None:
+            self._ref_pose = src_align.Minv.copy()  # crop -> source image at the reference
+            return out
+        # motion of the actor's face, in crop units: reference crop -> current crop
+        G = np.vstack([src_align.M, [0, 0, 1]]) @ np.vstack([self._ref_pose, [0, 0, 1]])
+        tg = self.target
+        # conjugate into the target image: target image -> crop -> (inverse motion) -> image
+        T = np.vstack([tg.align.Minv, [0, 0, 1]]) @ np.linalg.inv(G) @ np.vstack([tg.align.M, [0, 0, 1]])
+        h, w = out.shape[:2]
+        return cv2.warpAffine(out, T[:2], (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def to_float(img: np.ndarray) -> np.ndarray:
+    """uint8 HxWx3 -> float32 3xHxW in [-1,1] (alias of inputs.to_net for readability)."""
+    from reenact.inputs import to_net
+
+    return to_net(img)
+
+
+def _match_colour(gen: np.ndarray, ref: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Shift the generated crop's per-channel mean/std inside the mask to the reference's."""
+    m = mask > 0.5
+    g = gen.astype(np.float32)
+    r = ref.astype(np.float32)
+    for c in range(3):
+        gm, gs = g[..., c][m].mean(), g[..., c][m].std() + 1e-3
+        rm, rs = r[..., c][m].mean(), r[..., c][m].std() + 1e-3
+        g[..., c] = (g[..., c] - gm) * (rs / gs) + rm
+    return np.clip(g, 0, 255).astype(np.uint8)
+
+
+def source_alignment_scale(points: np.ndarray) -> float:
+    """Inter-ocular distance of source landmarks (for diagnostics)."""
+    return interocular(points)
+
+
+__all__ = ["Reenactor", "ReenactorOptions", "Target", "prepare_target", "similarity"]
