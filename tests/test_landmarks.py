@@ -241,14 +241,14 @@ def test_cli_landmarks_warns_on_a_small_or_tilted_face(tmp_path, capsys, astrona
     assert rc == 0, err
     assert any("small" in w for w in json.loads(out)["warnings"])
 
-    centre = (226.0, 133.0)  # about the face centre
-    tilted = cv2.warpAffine(astronaut, cv2.getRotationMatrix2D(centre, -25.0, 1.0), (512, 512),
+    # the head only: rotated, the full picture has HOG false positives on the suit larger than the face
+    head = astronaut[0:300, 76:376]
+    tilted = cv2.warpAffine(head, cv2.getRotationMatrix2D((150.0, 133.0), -25.0, 1.0), (300, 300),
                             borderMode=cv2.BORDER_REPLICATE)
     rc, out, err = _cli(capsys, str(_save(tmp_path / "tilted.png", tilted)), "--json")
-    if rc != 0:
-        pytest.skip("dlib's frontal HOG detector does not find the astronaut rotated by 25 deg")
+    assert rc == 0, err
     summary = json.loads(out)
-    assert summary["roll_deg"] == pytest.approx(25.0, abs=4.0)  # clockwise on screen
+    assert summary["roll_deg"] == pytest.approx(25.0, abs=5.0)  # clockwise on screen
     assert any("tilted" in w for w in summary["warnings"])
 
 
