@@ -10,6 +10,10 @@ import pytest
 from reenact.cli import main
 from reenact.commands import doctor as d
 
+no_loopback = pytest.mark.skipif(
+    d.v4l2loopback_state()["loaded"] is True, reason="this machine has a real v4l2loopback virtual camera"
+)
+
 
 def _weights(tmp_path: Path) -> Path:
     w = tmp_path / "weights"
@@ -19,6 +23,7 @@ def _weights(tmp_path: Path) -> Path:
     return w
 
 
+@no_loopback
 def test_vcam_fails_here_with_the_modprobe_fix() -> None:
     r = d.check_vcam()
     assert r.status == d.FAIL
@@ -26,6 +31,7 @@ def test_vcam_fails_here_with_the_modprobe_fix() -> None:
     assert "v4l2" in r.summary  # pyvirtualcam's own per-backend failure text
 
 
+@no_loopback
 def test_doctor_exits_non_zero_without_a_virtual_camera(capsys) -> None:
     rc = main(["doctor"])
     out = capsys.readouterr()

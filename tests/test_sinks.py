@@ -62,10 +62,15 @@ class SlowBackend(FakeBackend):
 
 @pytest.fixture
 def fake_backend():
+    """Register the fake backends for one test, then remove them (other tests try every backend)."""
+    from pyvirtualcam.camera import BACKENDS
+
     FakeBackend.instances.clear()
     pyvirtualcam.register_backend("reenact-fake", FakeBackend)
     pyvirtualcam.register_backend("reenact-slow", SlowBackend)
     yield FakeBackend
+    BACKENDS.pop("reenact-fake", None)
+    BACKENDS.pop("reenact-slow", None)
     FakeBackend.instances.clear()
 
 
@@ -136,11 +141,13 @@ def test_vcam_odd_width_made_even(fake_backend) -> None:
 
 
 def test_vcam_missing_device_error_has_backend_text_and_fix(monkeypatch) -> None:
+    from pyvirtualcam.camera import BACKENDS
+
     class Broken:
         def __init__(self, **kw):
             raise RuntimeError("No v4l2 loopback device found at /dev/video[0-99].")
 
-    pyvirtualcam.register_backend("reenact-broken", Broken)
+    monkeypatch.setitem(BACKENDS, "reenact-broken", Broken)
     monkeypatch.setattr(sinks.sys, "platform", "linux")
     sink = VirtualCameraSink(VcamConfig(width=64, height=48, backend="reenact-broken"))
     with pytest.raises(ReenactError) as info:
