@@ -186,6 +186,8 @@ class WebcamSource:
 
     def read(self) -> Frame | None:
         """The next frame, or None while the camera is (re)connecting. Blocks at most for one frame or max_wait_s."""
+        if self.ended:
+            return None
         if self._cap is None:
             now = self._clock()
             if now < self._next_retry_t:

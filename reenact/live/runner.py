@@ -137,6 +137,8 @@ class LiveRunner:
     the processing thread between frames; q always stops, o always toggles the overlay.
     ``status`` gives extra overlay lines (default: ``process.status_lines()`` if it has one).
     The runner's ``clock`` must be the clock the source stamps ``t_capture`` with.
+    ``source`` must already be open (``open_source`` opens it); the runner opens the sinks
+    and closes both. One runner runs once.
     """
 
     def __init__(
