@@ -1,0 +1,215 @@
+"""TensorRT engines up to the GPU boundary: manifest matching (a pure function), the build's
+FP16-vs-FP32 parity gate, the engine folder and loading. torch_tensorrt, tensorrt and the GPU
+query are faked at the edge (sys.modules / gpu_info); the real path runs in scripts/gpu_check.sh."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import types
+
+import numpy as np
+import pytest
+import torch
+
+from reenact.errors import BackendError
+from reenact.inference import engines
+from reenact.inference import tensorrt_backend as trt_backend
+from reenact.inference.backend import create_backend
+
+torch.set_num_threads(2)
+
+ENV = {"gpu_name": "NVIDIA H200", "sm": "9.0", "tensorrt": "11.1.0", "torch_tensorrt": "2.14.0", "torch": "2.14.0"}
+
+
+# ----------------------------------------------------------------------------- pure manifest matching
+
+
+@pytest.fixture(scope="module")
+def lite_weights(weights_factory):
+    return weights_factory("guided", seed=11)
+
+
+@pytest.mark.parametrize("field,value,label", [
+    ("gpu_name", "NVIDIA L4", "GPU"),
+    ("sm", "8.9", "GPU compute capability (SM)"),
+    ("tensorrt", "10.13.0", "TensorRT version"),
+    ("torch_tensorrt", "2.13.0", "torch-tensorrt version"),
+    ("torch", "2.13.1", "torch version"),
+    ("precision", "fp32", "precision"),
+    ("variant", "paper", "variant"),
+    ("weights_sha256", "0" * 64, "weights (sha256)"),
+])
+def test_each_manifest_mismatch_is_detected(lite_weights, field, value, label):
+    expected = engines.expected_manifest(lite_weights, ENV)
+    assert engines.check_manifest(dict(expected), expected) == []
+    stale = {**expected, field: value}
+    problems = engines.check_manifest(stale, expected)
+    assert len(problems) == 1 and problems[0].startswith(label + ":")
+    if field not in ("weights_sha256",):
+        assert repr(value) in problems[0] and repr(expected[field]) in problems[0]
+
+
+def test_manifest_mismatch_lists_all_differences(lite_weights):
+    expected = engines.expected_manifest(lite_weights, ENV)
+    stale = {**expected, "gpu_name": "Tesla T4", "sm": "7.5", "tensorrt": "10.0"}
+    assert len(engines.check_manifest(stale, expected)) == 3
+    assert len(engines.check_manifest({}, expected)) == len(engines.MATCH_FIELDS)
+
+
+def test_weights_fingerprint_changes_with_the_weights(lite_weights, weights_factory):
+    a = engines.weights_fingerprint(lite_weights)
+    b = engines.weights_fingerprint(weights_factory("guided", seed=12))
+    assert a["combined"] != b["combined"] and len(a["combined"]) == 64
+    assert set(a) == {"combined", "phi.safetensors", "omega.safetensors"}
+
+
+def test_psnr():
+    ref = np.linspace(-1, 1, 1000)
+    assert engines.psnr(ref, ref) == math.inf
+    assert math.isnan(engines.psnr(ref, np.where(ref > 0.5, np.nan, ref)))
+    noisy = ref + 0.02  # mse 4e-4, peak 2 -> 10*log10(4/4e-4) = 40 dB
+    assert engines.psnr(ref, noisy) == pytest.approx(40.0, abs=1e-6)
+
+
+# ----------------------------------------------------------------------------- fake torch_tensorrt at the edge
+
+
+class FakeTRT(types.ModuleType):
+    """Just enough torch_tensorrt: compile returns the (half) module itself; save/load pickle it."""
+
+    def __init__(self, corrupt: str | None = None) -> None:
+        super().__init__("torch_tensorrt")
+        self.__version__ = "2.14.0"
+        self.compiled: list[str] = []
+        self.corrupt = corrupt
+        self.runtime = types.SimpleNamespace(enable_cudagraphs=self._graphs)
+        self.graphed = 0
+
+    def compile(self, model, ir, arg_inputs, **kw):
+        assert ir == "dynamo" and all(x.dtype == torch.float16 for x in arg_inputs), "FP16 via half inputs"
+        assert all(p.dtype == torch.float16 for p in model.parameters()), "FP16 via model.half()"
+        name = "phi" if len(arg_inputs) > 1 else "omega"
+        self.compiled.append(name)
+        if self.corrupt == name:
+            return lambda *xs: model(*xs) * float("nan")
+        return model
+
+    def save(self, module, path, arg_inputs):
+        torch.save(module, path)
+
+    def load(self, path):
+        module = torch.load(path, weights_only=False)
+        return types.SimpleNamespace(module=lambda: module)
+
+    def _graphs(self, module):
+        self.graphed += 1
+        return module
+
+
+@pytest.fixture
+def fake_trt(monkeypatch):
+    fake = FakeTRT()
+    monkeypatch.setitem(sys.modules, "torch_tensorrt", fake)
+    monkeypatch.setitem(sys.modules, "tensorrt", types.SimpleNamespace(__version__="11.1.0"))
+    monkeypatch.setattr(trt_backend, "gpu_info", lambda device="cuda": ("NVIDIA H200", "9.0"))
+    return fake
+
+
+def test_runtime_info_reads_versions_and_gpu(fake_trt):
+    info = trt_backend.runtime_info("cuda")
+    assert info == {"gpu_name": "NVIDIA H200", "sm": "9.0", "tensorrt": "11.1.0", "torch_tensorrt": "2.14.0",
+                    "torch": str(torch.__version__)}
+
+
+def test_build_writes_engines_and_manifest_then_loads(exported, fake_trt, tmp_path, monkeypatch):
+    weights = exported["guided"]
+    folder = engines.build_engines(weights, tmp_path, device="cpu", n_samples=2)
+    assert fake_trt.compiled == ["phi", "omega"]
+    assert (folder / "phi.ep").is_file() and (folder / "omega.ep").is_file()
+    m = json.loads((folder / "manifest.json").read_text())
+    for key in ("gpu_name", "sm", "tensorrt", "torch_tensorrt", "torch", "precision", "input_shapes", "variant",
+                "preset", "weights_sha256", "build_time", "parity"):
+        assert key in m, key
+    assert m["precision"] == "fp16" and m["input_shapes"]["omega"] == [[1, 9, 256, 256]]
+    assert all(float(p["psnr_db"]) >= 40 for p in m["parity"].values())
+    assert folder.name.startswith("guided-lite-")
+
+    # matching engines: no second build unless asked
+    engines.build_engines(weights, tmp_path, device="cpu", n_samples=2)
+    assert fake_trt.compiled == ["phi", "omega"]
+    engines.build_engines(weights, tmp_path, device="cpu", n_samples=2, rebuild=True)
+    assert fake_trt.compiled == ["phi", "omega"] * 2
+
+    # loading: create() finds the folder, checks the manifest, loads with CUDA graphs
+    b = create_backend("tensorrt", weights, device="cuda", engines_dir=tmp_path)
+    assert b.name == "tensorrt" and fake_trt.graphed == 2 and "NVIDIA H200" in b.describe()
+    # run the loaded modules on CPU (no GPU here): same interface, float32 out
+    cpu = trt_backend.TensorRTBackend(b.cfg, b.modules, device="cpu", manifest=b.manifest)
+    pts = np.tile(np.float32(128), (1, 68, 2))
+    assert cpu.phi(pts, pts, pts).dtype == np.float32
+
+    # another GPU: the tensorrt backend refuses clearly, auto falls back to onnx
+    monkeypatch.setattr(trt_backend, "gpu_info", lambda device="cuda": ("NVIDIA L4", "8.9"))
+    with pytest.raises(BackendError) as err:
+        create_backend("tensorrt", weights, device="cuda", engines_dir=tmp_path)
+    msg = str(err.value)
+    assert "GPU: built for 'NVIDIA H200', this machine has 'NVIDIA L4'" in msg and "--rebuild" in msg
+    auto = create_backend("auto", weights, device="cuda", engines_dir=tmp_path) if _ort_cuda() else \
+        create_backend("auto", weights, engines_dir=tmp_path)
+    assert auto.name == "onnx"
+
+
+def _ort_cuda() -> bool:
+    import onnxruntime as ort
+
+    return "CUDAExecutionProvider" in ort.get_available_providers()
+
+
+def test_build_refuses_an_engine_that_does_not_match_fp32(exported, fake_trt, tmp_path):
+    fake_trt.corrupt = "omega"
+    with pytest.raises(BackendError, match=r"engine for omega \(Ω\).*PSNR nan dB.*NaN: True"):
+        engines.build_engines(exported["paper"], tmp_path, device="cpu", n_samples=1)
+    folder = next(tmp_path.iterdir())
+    assert (folder / "phi.ep").is_file() and not (folder / "omega.ep").exists()
+    assert not (folder / "manifest.json").exists()
+
+
+def test_no_engines_for_these_weights_says_how_to_build(lite_weights, fake_trt, tmp_path):
+    with pytest.raises(BackendError, match="reenact build-engines"):
+        create_backend("tensorrt", lite_weights, device="cuda", engines_dir=tmp_path)
+
+
+def test_tensorrt_needs_cuda_and_fp16(lite_weights, fake_trt):
+    with pytest.raises(BackendError, match="CUDA device"):
+        create_backend("tensorrt", lite_weights, device="cpu")
+    with pytest.raises(BackendError, match="fp16 only"):
+        create_backend("tensorrt", lite_weights, precision="fp32")
+
+
+def test_build_engines_cli_without_torch_tensorrt_is_a_clear_error(lite_weights, monkeypatch, capsys):
+    from reenact.cli import main
+
+    monkeypatch.setitem(sys.modules, "torch_tensorrt", None)
+    assert main(["build-engines", "--weights", str(lite_weights)]) == 2
+    err = capsys.readouterr().err
+    assert "pip install 'reenact[tensorrt]'" in err and "Traceback" not in err
+
+
+# ----------------------------------------------------------------------------- the real thing
+
+
+@pytest.mark.gpu
+def test_real_tensorrt_build_and_load(exported, tmp_path):
+    pytest.importorskip("torch_tensorrt", reason="torch-tensorrt is not installed here")
+    if not torch.cuda.is_available():
+        pytest.skip("needs an NVIDIA GPU")
+    folder = engines.build_engines(exported["guided"], tmp_path, n_samples=4)
+    b = create_backend("tensorrt", exported["guided"], engines_dir=tmp_path)
+    ref = create_backend("torch", exported["guided"], device="cpu")
+    from reenact.inference.samples import sample_inputs
+
+    phi_in, om_in = sample_inputs(b.cfg, 1)[0]
+    assert engines.psnr(ref.omega(om_in), b.omega(om_in)) >= 40
+    assert (folder / "manifest.json").is_file()
