@@ -1,0 +1,63 @@
+"""Real-face fixtures (the public-domain astronaut, ../shared/data when present).
+
+Imported by the test modules that use them: `from _face_fixtures import tiny_bank  # noqa: F401`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not (SHARED_DATA / "london").is_dir():
+        pytest.skip("the shared face data (../shared/data) is absent")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def astronaut() -> np.ndarray:
+    """scikit-image's astronaut (public domain), BGR uint8."""
+    data = pytest.importorskip("skimage.data", reason="scikit-image (dev extra) provides the astronaut face")
+    return cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
+
+
+@pytest.fixture(scope="session")
+def astronaut_points(astronaut) -> np.ndarray:
+    from reenact.face.dlib_detector import DlibDetector
+
+    lm = DlibDetector().detect(astronaut)
+    assert lm.found
+    return lm.points
+
+
+@pytest.fixture(scope="session")
+def tiny_bank(astronaut, astronaut_points):
+    """A FaceBank of synthetic talking clips of real faces: 3 'people' (astronaut, mirrored, darker)."""
+    from reenact.face.align import align_points
+    from reenact.face.flip import flip_image, flip_points
+    from reenact.synthetic import open_mouth, talking_frames
+    from reenact.training.datasets import FaceBank, FaceRecord
+
+    people = {
+        "a": (astronaut, astronaut_points),
+        "b": (flip_image(astronaut), flip_points(astronaut_points, astronaut.shape[1])),
+        "c": (cv2.convertScaleAbs(astronaut, alpha=0.8, beta=10), astronaut_points),
+    }
+    records, crops, points = [], [], []
+    for name, (img, pts) in people.items():
+        frames, amounts = talking_frames(img, pts, 8, period=8)
+        for i, f in enumerate(frames):
+            p = open_mouth(pts, float(amounts[i]))
+            al = align_points(p)
+            records.append(FaceRecord("video", f"video:{name}", f"{name}.mp4", "frame", i, name))
+            crops.append(al.crop(f))
+            points.append(al.to_crop(p))
+    split = {"video:a": "train", "video:b": "train", "video:c": "val"}
+    return FaceBank(records, np.stack(crops), np.stack(points).astype(np.float32), np.ones(len(records), np.float32), split)

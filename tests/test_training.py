@@ -1,0 +1,169 @@
+"""Training: a short seeded run learns, checkpoints round-trip, resume continues the same curve, DDP."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+
+import numpy as np
+import pytest
+import torch
+
+from _face_fixtures import astronaut, astronaut_points, tiny_bank  # noqa: F401
+
+from reenact.cli import main
+from reenact.config import TrainConfig, model_config
+from reenact.errors import WeightsError
+from reenact.training.trainer import Trainer, _ordered_batch
+from reenact.weights_io import load_networks
+
+torch.set_num_threads(2)
+
+
+def _cfg(stage: str, variant: str = "guided", steps: int = 6, **kw) -> TrainConfig:
+    mcfg = model_config(variant, "lite", base_width=4, phi_width=4, phi_hidden=32)
+    args = dict(stage=stage, model=mcfg, steps=steps, batch_size=2, checkpoint_every=1000, val_every=1000, val_pairs=4)
+    args.update(kw)
+    return TrainConfig(**args)
+
+
+def _phi(tiny_bank, out, variant="guided"):
+    t = Trainer(_cfg("phi", variant, steps=2), tiny_bank, out)
+    t.run(progress=False)
+    return t
+
+
+def _fixed_l1(trainer: Trainer, bank, n: int = 6) -> float:
+    """Ω's L1 to I_o on a fixed set of training pairs, eval mode."""
+    b = _ordered_batch(bank, trainer.pairs[:: max(1, len(trainer.pairs) // n)][:n])
+    trainer.gen.eval()
+    with torch.no_grad():
+        x, warped = trainer.omega_inputs(b)
+        fake = trainer.generate(x, warped)
+        out = (fake - trainer._imgs(b.I_o)).abs().mean().item()
+    trainer.gen.train()
+    return out
+
+
+@pytest.mark.parametrize("variant", ["guided", "paper"])
+def test_short_seeded_run_lowers_omega_l1(tiny_bank, tmp_path, variant):
+    _phi(tiny_bank, tmp_path, variant)
+    cfg = _cfg("omega", variant, steps=25)
+    cfg = TrainConfig(**{**cfg.__dict__, "lr_g": 1e-3})
+    t = Trainer(cfg, tiny_bank, tmp_path)
+    before = _fixed_l1(t, tiny_bank)
+    t.run(progress=False)
+    after = _fixed_l1(t, tiny_bank)
+    assert after < before * 0.9, (before, after)
+    lines = [json.loads(x) for x in (tmp_path / "metrics_omega.jsonl").read_text().splitlines()]
+    assert lines[-1]["step"] == 25 and "val_ssim" in lines[-1] and "val_psnr" in lines[-1]
+    assert (tmp_path / "train_omega.json").is_file() and (tmp_path / "config.json").is_file()
+
+
+def test_checkpoint_save_load_gives_identical_outputs(tiny_bank, tmp_path):
+    _phi(tiny_bank, tmp_path)
+    t = Trainer(_cfg("omega", steps=3), tiny_bank, tmp_path)
+    t.run(progress=False)
+    cfg, nets = load_networks(tmp_path)
+    b = _ordered_batch(tiny_bank, t.pairs[:2])
+    x, _ = t.omega_inputs(b)
+    t.gen_raw.eval()
+    with torch.no_grad():
+        assert torch.equal(t.gen_raw(x), nets["omega"](x))
+
+
+def test_resume_continues_the_same_loss_curve(tiny_bank, tmp_path):
+    _phi(tiny_bank, tmp_path / "a")
+    _phi(tiny_bank, tmp_path / "b")
+    straight = Trainer(_cfg("omega", steps=6), tiny_bank, tmp_path / "a").run(progress=False)
+    first = Trainer(_cfg("omega", steps=3, checkpoint_every=3), tiny_bank, tmp_path / "b")
+    first.run(progress=False)
+    resumed = Trainer(_cfg("omega", steps=6), tiny_bank, tmp_path / "b")
+    assert resumed.load_checkpoint() and resumed.step == 3
+    rest = resumed.run(progress=False)
+    a = [h["loss_g"] for h in straight[3:]]
+    b = [h["loss_g"] for h in rest]
+    assert np.allclose(a, b, rtol=1e-4, atol=1e-5), (a, b)
+
+
+def test_phi_keeps_its_best_validation_checkpoint(tiny_bank, tmp_path):
+    t = Trainer(_cfg("phi", steps=4), tiny_bank, tmp_path)
+    t.run(progress=False)
+    rows = [json.loads(x) for x in (tmp_path / "metrics_phi.jsonl").read_text().splitlines()]
+    assert rows[0]["step"] == 0 and "val_landmark_px" in rows[0]
+    from reenact.weights_io import read_meta
+
+    meta = read_meta(tmp_path / "phi.safetensors")
+    best = min(r["val_landmark_px"] for r in rows)
+    assert float(meta["best_val"]) == pytest.approx(best)
+
+
+def test_checkpoint_of_another_variant_is_refused(tiny_bank, tmp_path):
+    _phi(tiny_bank, tmp_path)
+    Trainer(_cfg("omega", steps=1), tiny_bank, tmp_path).run(progress=False)
+    other = TrainConfig(**{**_cfg("omega").__dict__, "model": model_config("guided", "lite", base_width=8, phi_width=4, phi_hidden=32)})
+    with pytest.raises(WeightsError, match="base_width|checkpoint"):
+        t = Trainer(other, tiny_bank, tmp_path)
+        t.load_checkpoint()
+
+
+def test_omega_refuses_a_phi_of_another_variant(tiny_bank, tmp_path):
+    _phi(tiny_bank, tmp_path, "guided")
+    with pytest.raises(WeightsError, match="Φ"):
+        Trainer(_cfg("omega", "paper"), tiny_bank, tmp_path)
+
+
+def test_train_dry_run_prints_the_resolved_config(capsys):
+    rc = main(["train", "omega", "--dry-run", "--preset", "paper", "--variant", "paper", "--steps", "10"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    d = json.loads(out)
+    assert d["model"]["base_width"] == 64 and d["model"]["variant"] == "paper" and d["steps"] == 10
+    assert d["lambdas"] == [0.1, 10.0, 100.0] and d["mus"] == [1.0, 100.0]
+
+
+def test_train_unknown_preset_exits_nonzero_without_traceback(capsys):
+    rc = main(["train", "phi", "--preset", "huge", "--dry-run"])
+    err = capsys.readouterr().err
+    assert rc != 0 and "huge" in err and "Traceback" not in err
+
+
+def test_train_corrupt_checkpoint_is_a_clear_error(tiny_bank, tmp_path):
+    _phi(tiny_bank, tmp_path)
+    Trainer(_cfg("omega", steps=1), tiny_bank, tmp_path).run(progress=False)
+    (tmp_path / "checkpoint_omega.safetensors").write_bytes(b"not a safetensors file")
+    with pytest.raises(WeightsError, match="corrupt"):
+        Trainer(_cfg("omega", steps=2), tiny_bank, tmp_path).load_checkpoint()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ddp_worker(rank: int, world: int, port: int, out: str, bank) -> None:
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port),
+                      REENACT_DIST_BACKEND="gloo")
+    torch.set_num_threads(1)
+    from reenact.training.trainer import init_distributed
+
+    init_distributed()
+    t = Trainer(_cfg("phi", steps=3), bank, out)
+    t.run(progress=False)
+    flat = torch.cat([p.detach().flatten() for p in t.gen_raw.parameters()])
+    torch.save(flat, os.path.join(out, f"params_rank{rank}.pt"))
+    torch.distributed.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_distributed_data_parallel_on_cpu_with_gloo(tiny_bank, tmp_path):
+    """Two processes, gloo: both ranks end with the same weights (gradients were averaged)."""
+    import torch.multiprocessing as mp
+
+    mp.spawn(_ddp_worker, args=(2, _free_port(), str(tmp_path), tiny_bank), nprocs=2, join=True)
+    a = torch.load(tmp_path / "params_rank0.pt")
+    b = torch.load(tmp_path / "params_rank1.pt")
+    assert torch.equal(a, b)
+    assert (tmp_path / "phi.safetensors").is_file()  # rank 0 wrote the weights
