@@ -20,7 +20,7 @@ from reenact.face.align import align_points
 from reenact.face.topology import PARTS, TEMPLATE_256
 from reenact.inputs import guided_omega_input, paper_omega_input, raster
 
-_REPLAY_KEYS = ("crop_points", "points_crop", "landmarks_crop", "landmarks", "points")
+_REPLAY_KEYS = ("source_points", "crop_points", "points_crop", "landmarks_crop", "landmarks", "points")
 
 
 def expression(points: np.ndarray, mouth_open: float = 0.0, smile: float = 0.0, brows: float = 0.0) -> np.ndarray:
@@ -55,9 +55,9 @@ def sample_landmarks(n: int = 8, seed: int = 0) -> np.ndarray:
 def load_replay(path: str | os.PathLike, limit: int | None = None) -> np.ndarray:
     """Landmarks [T,68,2] in canonical-crop pixels from a replay ``.npz`` (recorded by ``reenact bench``).
 
-    Takes the first of the keys ``crop_points``, ``points_crop``, ``landmarks_crop``, ``landmarks``,
-    ``points`` (or the first [T,68,2] array); points that are not in crop coordinates (frame
-    pixels) are aligned to the crop frame by frame.
+    Takes the first of the keys ``source_points`` (``reenact bench --record``), ``crop_points``, ``points_crop``, ``landmarks_crop``, ``landmarks``,
+    ``points`` (or the first [T,68,2] array), aligned to the canonical crop frame by frame
+    (frames without a face, NaN rows, are dropped).
     """
     with np.load(Path(path)) as data:
         arr = next((data[k] for k in _REPLAY_KEYS if k in data.files), None)
@@ -69,10 +69,22 @@ def load_replay(path: str | os.PathLike, limit: int | None = None) -> np.ndarray
     arr = arr[np.isfinite(arr).all(axis=(1, 2))]
     if limit is not None:
         arr = arr[:limit]
-    # crop points sit near the template; frame points usually do not
-    if np.abs(arr.mean(axis=(0, 1)) - TEMPLATE_256.mean(0)).max() > 20 or np.ptp(arr[..., 0], axis=1).mean() > 220:
-        arr = np.stack([align_points(p).to_crop(p) for p in arr]).astype(np.float32)
+    # frame pixels -> canonical crop (for points already in the crop this is close to identity)
+    arr = np.stack([align_points(p).to_crop(p) for p in arr]).astype(np.float32)
     return arr
+
+
+def load_replay_target(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray] | None:
+    """(aligned 256² crop, its [68,2] crop points) of the target recorded in a replay, or None."""
+    with np.load(Path(path)) as data:
+        if "target_png" not in data.files or "target_points" not in data.files:
+            return None
+        image = cv2.imdecode(data["target_png"], cv2.IMREAD_COLOR)
+        points = data["target_points"].astype(np.float32)
+    if image is None or points.shape != (68, 2):
+        return None
+    al = align_points(points)
+    return al.crop(image), al.to_crop(points).astype(np.float32)
 
 
 def synthetic_face(points: np.ndarray, size: int = 256) -> np.ndarray:
@@ -119,11 +131,15 @@ def sample_inputs(cfg: ModelConfig, n: int = 4, seed: int = 0, replay: str | os.
     """n pairs (Φ inputs, Ω input): driver frames from ``replay`` or :func:`sample_landmarks`.
 
     The target is ``target_crop``/``target_points`` when given (a real aligned face), else the
-    synthetic face of the template. J_gen for Ω's input is the plain landmark transfer
+    replay's recorded target, else the synthetic face of the template. J_gen for Ω's input is the plain landmark transfer
     L_t + (L_s − J_s), the same geometry the guided Φ starts from.
     """
     drivers = load_replay(replay, limit=max(n, 2)) if replay is not None else sample_landmarks(max(n, 2), seed)
     neutral = drivers[0]
+    if target_crop is None and replay is not None:
+        recorded = load_replay_target(replay)
+        if recorded is not None:
+            target_crop, target_points = recorded
     tgt = np.asarray(target_points, np.float32) if target_points is not None else TEMPLATE_256.astype(np.float32)
     crop = target_crop if target_crop is not None else synthetic_face(tgt)
     out = []
@@ -134,4 +150,4 @@ def sample_inputs(cfg: ModelConfig, n: int = 4, seed: int = 0, replay: str | os.
     return out
 
 
-__all__ = ["expression", "load_replay", "omega_input", "phi_inputs", "sample_inputs", "sample_landmarks", "synthetic_face"]
+__all__ = ["expression", "load_replay", "load_replay_target", "omega_input", "phi_inputs", "sample_inputs", "sample_landmarks", "synthetic_face"]
