@@ -204,13 +204,14 @@ def test_onnx_backend_refuses_fp16(exported):
 @gpu
 @needs_cuda
 @pytest.mark.parametrize("variant", ["guided", "paper"])
-def test_torch_cuda_fp16_graphs_match_fp32(exported, variant):
+def test_torch_cuda_fp16_graphs_match_fp32(weights_factory, variant):
     from reenact.inference.engines import psnr
     from reenact.inference.samples import sample_inputs
 
-    ref = create_backend("torch", exported[variant], device="cpu", precision="fp32")
-    fp16 = create_backend("torch", exported[variant], device="cuda", precision="fp16", cuda_graphs=True)
-    eager = create_backend("torch", exported[variant], device="cuda", precision="fp16", cuda_graphs=False)
+    folder = weights_factory(variant, seed=21)
+    ref = create_backend("torch", folder, device="cpu", precision="fp32")
+    fp16 = create_backend("torch", folder, device="cuda", precision="fp16", cuda_graphs=True)
+    eager = create_backend("torch", folder, device="cuda", precision="fp16", cuda_graphs=False)
     assert fp16.cuda_graphs and "CUDA graphs" in fp16.describe()
     for phi_in, om_in in sample_inputs(ref.cfg, 3):
         for name, args in (("phi", phi_in), ("omega", (om_in,))):

@@ -201,13 +201,13 @@ def test_build_engines_cli_without_torch_tensorrt_is_a_clear_error(lite_weights,
 
 
 @pytest.mark.gpu
-def test_real_tensorrt_build_and_load(exported, tmp_path):
-    pytest.importorskip("torch_tensorrt", reason="torch-tensorrt is not installed here")
+def test_real_tensorrt_build_and_load(lite_weights, tmp_path):
     if not torch.cuda.is_available():
         pytest.skip("needs an NVIDIA GPU")
-    folder = engines.build_engines(exported["guided"], tmp_path, n_samples=4)
-    b = create_backend("tensorrt", exported["guided"], engines_dir=tmp_path)
-    ref = create_backend("torch", exported["guided"], device="cpu")
+    pytest.importorskip("torch_tensorrt", reason="torch-tensorrt is not installed here")
+    folder = engines.build_engines(lite_weights, tmp_path, n_samples=4)
+    b = create_backend("tensorrt", lite_weights, engines_dir=tmp_path)
+    ref = create_backend("torch", lite_weights, device="cpu")
     from reenact.inference.samples import sample_inputs
 
     phi_in, om_in = sample_inputs(b.cfg, 1)[0]
