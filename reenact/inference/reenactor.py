@@ -114,6 +114,7 @@ class Reenactor:
         self._lost_since: float | None = None
         self._ref_pose: np.ndarray | None = None  # source face's reference alignment (head motion)
         self.face_found = False
+        self.last_points: np.ndarray | None = None  # last frame's source landmarks (image px), None if no face
 
     # ------------------------------------------------------------------ targets
 
@@ -142,6 +143,13 @@ class Reenactor:
         self.calibrated = True
         self._ref_pose = None
 
+    def status_lines(self) -> list[str]:
+        """Lines for the preview overlay."""
+        n = len(self.targets)
+        return [f"target {self.index + 1}/{n}" if n else "no target",
+                "face: tracked" if self.face_found else "face: lost",
+                "calibrated" if self.calibrated else "not calibrated (press c)"]
+
     def reset(self) -> None:
         """Forget tracking and smoothing (new video segment, lost face)."""
         if self.smoother is not None:
@@ -160,6 +168,7 @@ class Reenactor:
         t0 = time.perf_counter()
         lm = self.detector.track(image) if self.detector is not None else FaceLandmarks.empty()
         self.timings = {"landmarks": (time.perf_counter() - t0) * 1000}
+        self.last_points = lm.points if lm.found else None
         if not lm.found:
             return self.face_lost(t)
         return self.from_landmarks(lm.points, t, _timed=True)

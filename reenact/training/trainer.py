@@ -106,7 +106,8 @@ class Trainer:
         vpairs = make_pairs(vb, "val", seed=cfg.seed)
         vr = np.random.default_rng(cfg.seed + 1)
         self.val_bank = vb
-        self.val_pairs = [vpairs[i] for i in sorted(vr.choice(len(vpairs), min(cfg.val_pairs, len(vpairs)), replace=False))] if vpairs else []
+        n_val = len(vpairs) if cfg.stage == "phi" else min(cfg.val_pairs, len(vpairs))  # Φ validation is cheap: use all
+        self.val_pairs = [vpairs[i] for i in sorted(vr.choice(len(vpairs), n_val, replace=False))] if vpairs else []
         n_targets = len({p.target for p in self.pairs})
         self.steps_per_epoch = max(1, math.ceil(n_targets / cfg.batch_size))
         self.val_every = cfg.val_every or self.steps_per_epoch
@@ -293,7 +294,8 @@ class Trainer:
                     tensors[f"{prefix}{pid}.{k}"] = t.detach().cpu().contiguous()
         state_path, meta_path = self._paths()
         atomic_write_bytes(state_path, save(tensors, metadata={"format": "reenact-ckpt-1", "stage": self.cfg.stage}))
-        atomic_write_json(meta_path, {"step": self.step, "config": self.cfg.to_dict(), "param_groups": groups, "time": time.time()})
+        atomic_write_json(meta_path, {"step": self.step, "config": self.cfg.to_dict(), "param_groups": groups, "time": time.time(),
+                                      "best_val": getattr(self, "best_val", None), "best_step": getattr(self, "best_step", None)})
         name = "phi" if self.cfg.stage == "phi" else "omega"
         save_state(self.out / f"{name}.safetensors", self.gen_raw.state_dict(), name, self.mcfg, {"step": self.step})
         write_config(self.out, self.mcfg)
@@ -324,6 +326,8 @@ class Trainer:
                     state.setdefault(int(pid), {})[name] = v
             opt.load_state_dict({"state": state, "param_groups": meta["param_groups"][prefix]})
         self.step = int(meta["step"])
+        if meta.get("best_val") is not None:
+            self.best_val, self.best_step = float(meta["best_val"]), int(meta["best_step"])
         return True
 
     # ------------------------------------------------------------------ loop
@@ -336,6 +340,9 @@ class Trainer:
             atomic_write_json(self.out / f"train_{self.cfg.stage}.json", self.cfg.to_dict())
             write_config(self.out, self.mcfg)
         history = []
+        if self.cfg.stage == "phi" and self.step == 0:
+            # Φ starts as the plain landmark transfer (guided) — score it, so training must beat it
+            self._consider_best(self.validate(), metrics_path, 0.0)
         bar = tqdm(total=self.cfg.steps, initial=self.step, desc=f"train {self.cfg.stage}", unit="step",
                    disable=not progress or self.rank != 0)
         t0 = time.time()
@@ -355,10 +362,31 @@ class Trainer:
                     with open(metrics_path, "a") as fh:
                         fh.write(json.dumps(record) + "\n")
                     log.info("step %d %s", self.step, val)
+                    if self.cfg.stage == "phi":
+                        self._consider_best(val, None, 0.0)
             if self.step % self.cfg.checkpoint_every == 0 or self.step == self.cfg.steps:
                 self.save_checkpoint()
         bar.close()
+        if self.cfg.stage == "phi" and self.rank == 0 and (self.out / "phi_best.safetensors").is_file():
+            # Φ overfits small sets: the shipped Φ is the one with the best validation landmark error
+            best = load_state(self.out / "phi_best.safetensors", "phi", self.mcfg)
+            save_state(self.out / "phi.safetensors", best, "phi", self.mcfg,
+                       {"best_step": self.best_step, "best_val": self.best_val, "last_step": self.step})
+            log.info("Φ: kept the best validation checkpoint (step %d, %.4f)", self.best_step, self.best_val)
         return history
+
+    def _consider_best(self, val: dict, metrics_path: Path | None, epoch: float) -> None:
+        """Track the best Φ by validation error (lower is better) and keep its weights."""
+        if self.rank != 0 or not val:
+            return
+        key = "val_landmark_px" if "val_landmark_px" in val else "val_l1"
+        if metrics_path is not None:
+            with open(metrics_path, "a") as fh:
+                fh.write(json.dumps({"step": self.step, "epoch": epoch, **val}) + "\n")
+        if val[key] < getattr(self, "best_val", float("inf")):
+            self.best_val, self.best_step = float(val[key]), self.step
+            save_state(self.out / "phi_best.safetensors", self.gen_raw.state_dict(), "phi", self.mcfg,
+                       {"step": self.step, key: val[key]})
 
 
 def _ordered_batch(bank: FaceBank, pairs: list[Pair]) -> Batch:
