@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from reenact.face.align import align_points
 from reenact.face.topology import interocular
-from reenact.face.warp import Mesh, ring_points, triangles, warp_image
+from reenact.face.warp import image_mesh, warp_image
 
 # points that move down when the jaw drops, with their share of the motion
 _JAW = {5: 0.35, 6: 0.6, 7: 0.85, 8: 1.0, 9: 0.85, 10: 0.6, 11: 0.35}
@@ -27,27 +28,6 @@ def open_mouth(points: np.ndarray, amount: float) -> np.ndarray:
     return p
 
 
-def _image_mesh(src68: np.ndarray, dst68: np.ndarray, shape: tuple[int, int]) -> Mesh:
-    """A mesh over a whole image: the moving 68 points plus fixed rings around the face."""
-    h, w = shape
-    centre = src68.mean(0)
-    r = 1.6 * float(np.ptp(src68, axis=0).max())
-    ring = ring_points(centre, r, r, 16)
-    ring[:, 0] = np.clip(ring[:, 0], 0, w - 1)
-    ring[:, 1] = np.clip(ring[:, 1], 0, h - 1)
-    # reuse the canonical triangulation by building the mesh in the same vertex layout
-    from reenact.face.align import align_points, apply
-
-    al = align_points(src68)
-    size = 256
-    inner_src = np.concatenate([src68, apply(al.Minv, ring_points(np.array([128.0, 128.0]), 118, 122, 16))])
-    inner_dst = np.concatenate([dst68, inner_src[68:]])
-    from reenact.face.warp import crop_border
-
-    border = apply(al.Minv, crop_border(size))
-    return Mesh(np.concatenate([inner_src, border]), np.concatenate([inner_dst, border]), triangles(size))
-
-
 def talking_frames(image: np.ndarray, points: np.ndarray, n: int, period: int = 20, max_open: float = 0.35) -> tuple[list[np.ndarray], np.ndarray]:
     """``n`` frames of the face opening and closing its mouth (a cosine of ``period`` frames).
 
@@ -60,6 +40,6 @@ def talking_frames(image: np.ndarray, points: np.ndarray, n: int, period: int = 
         if a < 1e-3:
             frames.append(image.copy())
             continue
-        mesh = _image_mesh(pts, open_mouth(pts, float(a)), image.shape[:2])
+        mesh = image_mesh(pts, open_mouth(pts, float(a)), align_points(pts).M)
         frames.append(warp_image(image, mesh))
     return frames, amounts.astype(np.float32)

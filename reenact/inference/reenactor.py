@@ -258,7 +258,7 @@ class Reenactor:
     def _paste_guided(self, tg: Target, jgen: np.ndarray, head: np.ndarray) -> np.ndarray:
         """Warp the full-resolution target with the same triangles, add the upscaled residual in the mask."""
         x0, y0, x1, y1 = tg.roi
-        mesh = image_mesh(tg.crop_points, jgen, tg.align.M)
+        mesh = image_mesh(tg.points, tg.align.to_image(jgen), tg.align.M)  # image-pixel landmarks
         region = warp_image(tg.image, mesh, shape=(y1 - y0, x1 - x0), offset=(x0, y0), step=self.options.full_res_step)
         delta = (head[3] * tg.feather)[..., None] * head[:3].transpose(1, 2, 0) * 127.5  # [256,256,3] grey levels
         M = tg.align.Minv.copy()
