@@ -1,0 +1,226 @@
+"""`reenact live` end to end (real dlib, real ONNX Runtime, real video files) and its bad inputs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from _face_fixtures import astronaut, astronaut_points  # noqa: F401
+
+from reenact.cli import main
+from reenact.face.dlib_detector import DlibDetector
+from reenact.face.topology import mouth_opening
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def warp_weights(tmp_path_factory) -> Path:
+    """Guided lite weights whose Ω paints nothing (zero residual): the output is the pure landmark warp.
+
+    The pipeline's mechanics are tested on it; the trained weights are tested in test_weights.py.
+    """
+    import torch
+
+    from reenact.config import model_config
+    from reenact.inference.export import export_onnx
+    from reenact.models import build_omega, build_phi
+    from reenact.weights_io import save_state, write_config
+
+    folder = tmp_path_factory.mktemp("warp_weights")
+    cfg = model_config("guided", "lite")
+    torch.manual_seed(0)
+    omega = build_omega(cfg)
+    torch.nn.init.zeros_(omega.unet.out[1].weight)
+    torch.nn.init.zeros_(omega.unet.out[1].bias)
+    save_state(folder / "phi.safetensors", build_phi(cfg).state_dict(), "phi", cfg)
+    save_state(folder / "omega.safetensors", omega.state_dict(), "omega", cfg)
+    write_config(folder, cfg)
+    export_onnx(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def driver(tmp_path_factory, astronaut, astronaut_points):  # noqa: F811
+    """A driving video: the astronaut opening and closing her mouth (30 frames, 25 fps), and the amounts."""
+    from reenact.synthetic import talking_frames
+
+    frames, amounts = talking_frames(astronaut, astronaut_points, 30, period=15)
+    path = tmp_path_factory.mktemp("driver") / "drive.avi"
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25, (astronaut.shape[1], astronaut.shape[0]))
+    for f in frames:
+        w.write(f)
+    w.release()
+    return path, amounts
+
+
+@pytest.fixture(scope="session")
+def target(tmp_path_factory, astronaut):  # noqa: F811
+    """A target photo: the astronaut mirrored and recoloured (another 'photo' with one face)."""
+    img = cv2.convertScaleAbs(astronaut[:, ::-1], alpha=0.9, beta=15)
+    path = tmp_path_factory.mktemp("target") / "target.png"
+    cv2.imwrite(str(path), img)
+    return path
+
+
+def _read(path: Path) -> list[np.ndarray]:
+    cap = cv2.VideoCapture(str(path))
+    out = []
+    while True:
+        ok, f = cap.read()
+        if not ok:
+            break
+        out.append(f)
+    return out
+
+
+def test_live_end_to_end_from_a_driving_video(warp_weights, driver, target, tmp_path, capsys):
+    drive, amounts = driver
+    out = tmp_path / "out.avi"
+    rc = main(["live", "--target", str(target), "--source", str(drive), "--output", str(out), "--weights", str(warp_weights),
+               "--backend", "onnx", "--max-frames", "30", "--no-smoothing"])
+    assert rc == 0, capsys.readouterr().err
+    frames = _read(out)
+    assert len(frames) == 30
+    det = DlibDetector()
+    openings = []
+    for f in frames:
+        lm = det.detect(f)
+        assert lm.found, "the target's face must be in every output frame"
+        openings.append(mouth_opening(lm.points))
+    r = np.corrcoef(np.asarray(openings), amounts)[0, 1]
+    assert r > 0.8, (r, openings)
+    assert max(openings) - min(openings) > 0.1
+    # the rest of the target photo is untouched (the warp stays in the face region)
+    tgt = cv2.imread(str(target))
+    assert np.abs(frames[5][:40].astype(int) - tgt[:40]).mean() < 3.0
+
+
+def test_live_runs_with_torch_unimportable(warp_weights, driver, target, tmp_path):
+    drive, _ = driver
+    out = tmp_path / "out.avi"
+    code = (
+        "import sys; sys.modules['torch'] = None\n"
+        "from reenact.cli import main\n"
+        f"rc = main(['live', '--target', {str(target)!r}, '--source', {str(drive)!r}, '--output', {str(out)!r}, "
+        f"'--weights', {str(warp_weights)!r}, '--max-frames', '5'])\n"
+        "assert 'torch' not in sys.modules or sys.modules['torch'] is None\n"
+        "sys.exit(rc)\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert len(_read(out)) == 5
+
+
+def test_face_lost_holds_then_eases_back_to_the_target(warp_weights, driver, target):
+    from reenact.inference.backend import create_backend
+    from reenact.inference.reenactor import Reenactor, ReenactorOptions
+    from reenact.live.capture import Frame
+
+    drive, _ = driver
+    src = _read(drive)
+    r = Reenactor(create_backend("onnx", warp_weights), DlibDetector(), options=ReenactorOptions(hold_s=0.5, ease_s=0.5))
+    tgt = cv2.imread(str(target))
+    r.add_target(tgt)
+    moving = r(Frame(src[7], 0, 0.0))
+    assert r.face_found
+    blank = np.full_like(src[0], 127)
+    held = r(Frame(blank, 1, 0.2))
+    assert not r.face_found and np.array_equal(held, moving)
+    halfway = r(Frame(blank, 2, 1.0))  # 0.8 s after loss: 60 % of the way back
+    expect = cv2.addWeighted(moving, 0.4, tgt, 0.6, 0)
+    assert np.abs(halfway.astype(int) - expect).max() <= 1
+    back = r(Frame(blank, 3, 1.5))
+    assert np.array_equal(back, tgt)  # the target's own face, no source pixels
+    again = r(Frame(src[7], 4, 1.6))  # re-detected
+    assert r.face_found and np.abs(again.astype(int) - moving).mean() < 2
+
+
+def _two_faces(astronaut):  # noqa: F811
+    return np.concatenate([astronaut, astronaut], 1)
+
+
+@pytest.mark.parametrize("case", ["missing_target", "no_face", "two_faces", "bad_video", "bad_backend"])
+def test_live_bad_input_is_a_clear_error(case, warp_weights, driver, target, astronaut, tmp_path, capsys):  # noqa: F811
+    drive, _ = driver
+    tgt, src, backend = str(target), str(drive), "onnx"
+    expect = {"missing_target": "not found", "no_face": "no face", "two_faces": "2 faces", "bad_video": "video",
+              "bad_backend": "unknown backend"}[case]
+    if case == "missing_target":
+        tgt = str(tmp_path / "nope.png")
+    elif case == "no_face":
+        tgt = str(tmp_path / "blank.png")
+        cv2.imwrite(tgt, np.full((300, 300, 3), 200, np.uint8))
+    elif case == "two_faces":
+        tgt = str(tmp_path / "two.png")
+        cv2.imwrite(tgt, _two_faces(astronaut))
+    elif case == "bad_video":
+        src = str(tmp_path / "broken.mp4")
+        Path(src).write_bytes(b"this is not a video")
+    elif case == "bad_backend":
+        backend = "warp-drive"
+    rc = main(["live", "--target", tgt, "--source", src, "--output", "null", "--weights", str(warp_weights),
+               "--backend", backend, "--max-frames", "2"])
+    err = capsys.readouterr().err
+    assert rc != 0
+    assert expect in err.lower(), err
+    assert "Traceback" not in err
+
+
+def test_bench_json_has_the_documented_keys_and_fps_is_frames_over_wall_time(warp_weights, target, tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    rc = main(["bench", "--weights", str(warp_weights), "--target", str(target), "--frames", "8", "--warmup", "2",
+               "--backend", "onnx", "--json", str(out)])
+    assert rc == 0, capsys.readouterr().err
+    data = json.loads(out.read_text())
+    run = data["runs"][0]
+    for key in ("backend", "preset", "variant", "fps", "latency_ms", "dropped_frames", "stages"):
+        assert key in run
+    assert set(run["latency_ms"]) == {"p50", "p95"}
+    assert run["fps"] == pytest.approx(run["frames"] / run["wall_s"])
+    for stage in ("landmarks", "phi", "warp", "omega", "paste", "total"):
+        assert set(run["stages"][stage]) == {"p50_ms", "p95_ms", "max_ms"}
+
+
+def test_bench_paced_drops_frames_when_processing_is_slow():
+    """Latest-frame-wins pacing, driven by a fake clock: a 100 ms frame at 30 fps skips 2 frames each time."""
+    from reenact import bench as B
+
+    class FakeClock:
+        t = 0.0
+
+        def __call__(self):
+            return self.t
+
+        def sleep(self, dt):
+            self.t += dt
+
+    clock = FakeClock()
+
+    class SlowReenactor:
+        cfg = type("C", (), {"preset": "lite", "variant": "guided"})()
+        timings: dict = {}
+
+        def from_landmarks(self, p, t):
+            clock.t += 0.1
+
+    pts = np.zeros((10, 68, 2), np.float32)
+    run = B.run_one(SlowReenactor(), None, pts, 30, 0, 30.0, "fake", clock=clock, sleep=clock.sleep)
+    assert run.frames + run.dropped_frames == 30
+    assert run.dropped_frames >= 18
+    assert run.to_dict()["latency_ms"]["p50"] >= 100.0
+
+
+def test_replay_round_trip(tmp_path, astronaut, astronaut_points):  # noqa: F811
+    from reenact import bench as B
+
+    rep = B.Replay(astronaut, astronaut_points, np.stack([astronaut_points, np.full((68, 2), np.nan, np.float32)]), (512, 512))
+    rep.save(tmp_path / "r.npz")
+    back = B.Replay.load(tmp_path / "r.npz")
+    assert np.array_equal(back.target, astronaut) and np.allclose(back.target_points, astronaut_points)
+    assert np.isnan(back.source_points[1]).all()
