@@ -134,6 +134,7 @@ class TrainConfig:
     device: str = "cpu"  # 'cpu' | 'cuda' | 'cuda:N'
     num_threads: int = 0  # torch intra-op threads; 0 = torch's default
     extra_losses: tuple[str, ...] = ()  # optional additions beyond the paper, e.g. ('mouth_l1',)
+    pix2pix: bool = False  # stage 2 only: the pix2pix baseline, Ω fed the source's landmark image (no Φ)
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

@@ -36,9 +36,10 @@ log = logging.getLogger(__name__)
 @click.option("--threads", type=int, default=0, help="torch CPU threads (0 = default).")
 @click.option("--cache-dir", type=click.Path(path_type=Path), default=None, help="Landmark cache folder (default ~/.cache/reenact).")
 @click.option("--upsample", type=click.Choice(["convT", "resize"]), default=None, help="Ω up-sampling (default convT, the paper's).")
+@click.option("--pix2pix", is_flag=True, help="Stage 2 only: train the pix2pix baseline (Ω fed the source's landmark image, no Φ; --variant paper).")
 @click.option("--dry-run", is_flag=True, help="Print the resolved config and exit without training.")
 def train(stage, data, out, variant, preset, steps, epochs, batch_size, seed, checkpoint_every, val_every, resume, phi_dir,
-          device, threads, cache_dir, upsample, dry_run):
+          device, threads, cache_dir, upsample, pix2pix, dry_run):
     """Train Φ (stage 1) or Ω on a frozen Φ (stage 2).
 
     \b
@@ -60,7 +61,7 @@ def train(stage, data, out, variant, preset, steps, epochs, batch_size, seed, ch
         if not torch.cuda.is_available():
             raise ReenactError(f"--device {device} asked for, but torch sees no CUDA GPU", hint="use --device cpu")
     cfg_kwargs = dict(stage=stage, model=mcfg, batch_size=batch_size, seed=seed, checkpoint_every=checkpoint_every,
-                      val_every=val_every, device=device, num_threads=threads)
+                      val_every=val_every, device=device, num_threads=threads, pix2pix=pix2pix)
     if dry_run and data is None:
         n_targets = None
     else:

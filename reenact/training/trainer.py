@@ -116,6 +116,12 @@ class Trainer:
         if cfg.stage == "phi":
             self.gen: nn.Module = self.phi
             self.disc: nn.Module = build_d_j(self.mcfg).to(self.device)
+        elif cfg.pix2pix:
+            # the pix2pix baseline (section V-C): Ω fed the source's landmark image directly, no Φ
+            if self.mcfg.variant != "paper":
+                raise WeightsError("the pix2pix baseline uses the paper variant's Ω", hint="pass --variant paper")
+            self.gen = build_omega(self.mcfg).to(self.device)
+            self.disc = build_d_i(self.mcfg).to(self.device)
         else:
             src = Path(phi_dir) if phi_dir else self.out
             pcfg = read_config(src)
@@ -153,8 +159,11 @@ class Trainer:
 
     def omega_inputs(self, b: Batch) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Ω input and, for guided, the warped target [B,3,256,256]."""
-        with torch.no_grad():
-            jgen = self._phi_forward(b).cpu().numpy()
+        if self.cfg.pix2pix:
+            jgen = np.stack([raster(self.mcfg, p) for p in b.L_s])  # the source's own landmarks
+        else:
+            with torch.no_grad():
+                jgen = self._phi_forward(b).cpu().numpy()
         if self.mcfg.variant == "guided":
             xs, ws = [], []
             for i in range(len(b.P_t)):
@@ -338,7 +347,7 @@ class Trainer:
         metrics_path = self.out / (metrics_name or f"metrics_{self.cfg.stage}.jsonl")
         if self.rank == 0:
             atomic_write_json(self.out / f"train_{self.cfg.stage}.json", self.cfg.to_dict())
-            write_config(self.out, self.mcfg)
+            write_config(self.out, self.mcfg, {"baseline": "pix2pix"} if self.cfg.pix2pix else None)
         history = []
         if self.cfg.stage == "phi" and self.step == 0:
             # Φ starts as the plain landmark transfer (guided) — score it, so training must beat it
