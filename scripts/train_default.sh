@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Reproduce the shipped default weights (guided variant, lite preset) from the data, on a CPU.
+#   scripts/train_default.sh [DATA] [RUN_DIR] [OMEGA_STEPS]
+# Checkpoints go to RUN_DIR every 250 steps; rerunning resumes. The result is exported to ONNX
+# and copied into reenact/weights/ with the validation curves.
+set -euo pipefail
+DATA=${1:-"$(dirname "$0")/../../shared/data"}
+RUN=${2:-runs/guided-lite}
+STEPS=${3:-5000}
+reenact train phi   --data "$DATA" --out "$RUN" --variant guided --preset lite --epochs 400 --threads 2
+reenact train omega --data "$DATA" --out "$RUN" --variant guided --preset lite --steps "$STEPS" \
+    --val-every 250 --checkpoint-every 250 --threads 2
+reenact export --weights "$RUN"
+DEST="$(dirname "$0")/../reenact/weights"
+mkdir -p "$DEST"
+cp "$RUN"/config.json "$RUN"/phi.safetensors "$RUN"/omega.safetensors "$RUN"/phi.onnx "$RUN"/omega.onnx "$DEST"/
+cp "$RUN"/metrics_phi.jsonl "$RUN"/metrics_omega.jsonl "$DEST"/
+echo "weights in $DEST; now: reenact eval --split test --out eval-test"
