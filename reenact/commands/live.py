@@ -110,6 +110,7 @@ class LiveProcessor:
               help="Also apply your in-plane head rotation, scale and shift (not turning: yaw/pitch are not transferred).")
 @click.option("--no-smoothing", is_flag=True, help="Turn off One Euro smoothing of your landmarks.")
 @click.option("--color-match", is_flag=True, help="Paper variant: match the generated face's colour to the target's.")
+@click.option("--loop", is_flag=True, help="Loop a video-file source (demos, soak tests).")
 @click.option("--max-frames", type=int, default=None, help="Stop after N frames (a video file then runs as fast as possible).")
 @click.option("--size", default="1280x720", show_default=True, help="Output size WIDTHxHEIGHT (the target is letterboxed).")
 @click.option("--fps", type=float, default=30.0, show_default=True, help="Camera and virtual-camera frame rate.")
@@ -117,7 +118,7 @@ class LiveProcessor:
 @click.option("--threads", type=int, default=2, show_default=True, help="CPU threads for inference.")
 @click.option("--device", default=None, help="Backend device: cpu | cuda (backend default when omitted).")
 def live(targets, source, outputs, backend, weights, landmarks, calibration, calibration_dir, engines_dir, head_motion,
-         no_smoothing, color_match, max_frames, size, fps, camera_size, threads, device):
+         no_smoothing, color_match, loop, max_frames, size, fps, camera_size, threads, device):
     """Make the face in a photo copy your expression, live.
 
     \b
@@ -169,7 +170,7 @@ def live(targets, source, outputs, backend, weights, landmarks, calibration, cal
         load_target(Path(t), target_detector, reenactor)
     processor = LiveProcessor(reenactor, calibration or DEFAULT_NAME, calibration_dir)
 
-    src = open_source(source, size=cam_size, fps=fps, paced=max_frames is None)
+    src = open_source(source, size=cam_size, fps=fps, paced=max_frames is None, loop=loop)
     sinks = []
     try:
         for o in outputs:

@@ -1,0 +1,75 @@
+"""Soak test: run the live pipeline from a looping video file to the null sink for a while and report
+FPS and resident-memory growth over time (BENCHMARKS.md: 10 minutes, RSS growth < 50 MB).
+
+    python scripts/soak_live.py --source driver.mp4 --target face.png --seconds 600 [--weights DIR] [--unpaced]
+"""
+
+from __future__ import annotations
+
+import argparse
+import threading
+import time
+from pathlib import Path
+
+import cv2
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--source", required=True)
+    ap.add_argument("--target", required=True)
+    ap.add_argument("--weights", default=None)
+    ap.add_argument("--seconds", type=float, default=600)
+    ap.add_argument("--unpaced", action="store_true", help="read the file as fast as possible (default: at its own fps, like a camera)")
+    ap.add_argument("--backend", default="onnx")
+    args = ap.parse_args()
+
+    from reenact.commands.live import LiveProcessor, load_target, set_threads
+    from reenact.face.landmarks import create_detector
+    from reenact.inference.backend import create_backend
+    from reenact.inference.reenactor import Reenactor
+    from reenact.live.capture import open_source
+    from reenact.live.runner import LiveRunner, RunnerConfig
+    from reenact.live.sinks import create_sink
+    from reenact.paths import WEIGHTS_DIR
+
+    set_threads(2)
+    be = create_backend(args.backend, args.weights or WEIGHTS_DIR, threads=2)
+    det = create_detector("dlib")
+    r = Reenactor(be, det)
+    load_target(Path(args.target), create_detector("dlib", detect_width=1000), r)
+    src = open_source(args.source, paced=not args.unpaced, loop=True)
+    runner = LiveRunner(src, LiveProcessor(r, "soak", None), [create_sink("null")], config=RunnerConfig(drop_frames=True))
+    samples = []
+
+    def watch() -> None:
+        t0 = time.monotonic()
+        last_n, last_t = 0, t0
+        while time.monotonic() - t0 < args.seconds:
+            time.sleep(min(30.0, args.seconds / 10))
+            st = runner.stats()
+            now = time.monotonic()
+            fps = (st.frames_processed - last_n) / (now - last_t)
+            last_n, last_t = st.frames_processed, now
+            samples.append((now - t0, fps, rss_mb()))
+            print(f"t={now - t0:6.0f}s fps={fps:5.1f} rss={rss_mb():7.1f} MB processed={st.frames_processed} dropped={st.dropped}", flush=True)
+        runner.stop()
+
+    threading.Thread(target=watch, daemon=True).start()
+    stats = runner.run()
+    first, last = samples[0], samples[-1]
+    print(f"\nframes processed {stats.frames_processed}, mean FPS {stats.frames_processed / stats.wall_s:.1f}, "
+          f"FPS first/last window {first[1]:.1f}/{last[1]:.1f}, RSS {first[2]:.1f} -> {last[2]:.1f} MB "
+          f"(growth {last[2] - first[2]:+.1f} MB)")
+    cv2.destroyAllWindows()
+
+
+if __name__ == "__main__":
+    main()
