@@ -7,7 +7,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from _face_fixtures import astronaut, astronaut_points, shared_data  # noqa: F401
 
 from reenact.errors import InputError
 from reenact.training import datasets as D
@@ -19,7 +18,7 @@ def _write(path: Path, img: np.ndarray) -> None:
     cv2.imwrite(str(path), img)
 
 
-def test_rafd_loader_on_a_fake_tree(tmp_path, astronaut):  # noqa: F811
+def test_rafd_loader_on_a_fake_tree(tmp_path, astronaut):
     for pid in (1, 2):
         for expr in ("neutral", "happy", "angry"):
             _write(tmp_path / f"Rafd090_{pid:02d}_Caucasian_female_{expr}_frontal.jpg", astronaut)
@@ -32,7 +31,7 @@ def test_rafd_loader_on_a_fake_tree(tmp_path, astronaut):  # noqa: F811
     assert {r.expression for r in recs} == {"neutral", "happy", "angry"}
 
 
-def test_ckplus_loader_on_a_fake_tree(tmp_path, astronaut):  # noqa: F811
+def test_ckplus_loader_on_a_fake_tree(tmp_path, astronaut):
     root = tmp_path / "ck"
     for subj, seq, emo in (("S005", "001", 3), ("S005", "002", None), ("S010", "001", 5)):
         for k in (1, 2, 3):
@@ -50,7 +49,7 @@ def test_ckplus_loader_on_a_fake_tree(tmp_path, astronaut):  # noqa: F811
     assert len(recs) == 4  # the unlabelled sequence adds no expression record
 
 
-def test_london_original_layout_and_pairs(tmp_path, astronaut, astronaut_points):  # noqa: F811
+def test_london_original_layout_and_pairs(tmp_path, astronaut, astronaut_points):
     from reenact.synthetic import open_mouth, talking_frames
 
     smile, _ = talking_frames(astronaut, astronaut_points, 8, period=16)
@@ -71,7 +70,7 @@ def test_london_original_layout_and_pairs(tmp_path, astronaut, astronaut_points)
     assert open_mouth is not None
 
 
-def test_unreadable_images_are_reported_and_the_run_goes_on(tmp_path, astronaut):  # noqa: F811
+def test_unreadable_images_are_reported_and_the_run_goes_on(tmp_path, astronaut):
     for pid in ("001", "002"):
         _write(tmp_path / "neutral" / f"{pid}.jpg", astronaut)
         _write(tmp_path / "smiling" / f"{pid}.jpg", astronaut)
@@ -84,7 +83,7 @@ def test_unreadable_images_are_reported_and_the_run_goes_on(tmp_path, astronaut)
     assert len(bank) == 4
 
 
-def test_landmark_cache_is_reused_and_keyed_by_mtime(tmp_path, astronaut):  # noqa: F811
+def test_landmark_cache_is_reused_and_keyed_by_mtime(tmp_path, astronaut):
     _write(tmp_path / "neutral" / "001.jpg", astronaut)
     _write(tmp_path / "smiling" / "001.jpg", astronaut)
     cache = D.LandmarkCache(tmp_path, cache_dir=tmp_path / "cache")
@@ -119,7 +118,7 @@ def test_split_never_puts_one_person_in_two_parts():
     assert split == D.split_identities(people, seed=3)  # seeded
 
 
-def test_shared_data_london_and_grid(shared_data, tmp_path):  # noqa: F811
+def test_shared_data_london_and_grid(shared_data, tmp_path):
     layouts = D.detect_layouts(shared_data)
     assert set(layouts) == {"london", "video"}
     recs = D.load_records(shared_data)
@@ -136,7 +135,7 @@ def test_shared_data_london_and_grid(shared_data, tmp_path):  # noqa: F811
 
 
 @pytest.mark.slow
-def test_shared_data_feeds_both_stages(shared_data, tmp_path):  # noqa: F811
+def test_shared_data_feeds_both_stages(shared_data, tmp_path):
     """Both stages of both variants can be fed from ../shared/data (the landmark cache is built once)."""
     bank = D.build_bank(shared_data, cache_dir=tmp_path / "cache", progress=False)
     assert len(bank) >= 640 and len(bank.skipped) <= 10

@@ -10,7 +10,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from _face_fixtures import astronaut, astronaut_points  # noqa: F401
 
 from reenact.cli import main
 from reenact.face.dlib_detector import DlibDetector
@@ -46,7 +45,7 @@ def warp_weights(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def driver(tmp_path_factory, astronaut, astronaut_points):  # noqa: F811
+def driver(tmp_path_factory, astronaut, astronaut_points):
     """A driving video: the astronaut opening and closing her mouth (30 frames, 25 fps), and the amounts."""
     from reenact.synthetic import talking_frames
 
@@ -60,7 +59,7 @@ def driver(tmp_path_factory, astronaut, astronaut_points):  # noqa: F811
 
 
 @pytest.fixture(scope="session")
-def target(tmp_path_factory, astronaut):  # noqa: F811
+def target(tmp_path_factory, astronaut):
     """A target photo: the astronaut mirrored and recoloured (another 'photo' with one face)."""
     img = cv2.convertScaleAbs(astronaut[:, ::-1], alpha=0.9, beta=15)
     path = tmp_path_factory.mktemp("target") / "target.png"
@@ -141,12 +140,12 @@ def test_face_lost_holds_then_eases_back_to_the_target(warp_weights, driver, tar
     assert r.face_found and np.abs(again.astype(int) - moving).mean() < 2
 
 
-def _two_faces(astronaut):  # noqa: F811
+def _two_faces(astronaut):
     return np.concatenate([astronaut, astronaut], 1)
 
 
 @pytest.mark.parametrize("case", ["missing_target", "no_face", "two_faces", "bad_video", "bad_backend"])
-def test_live_bad_input_is_a_clear_error(case, warp_weights, driver, target, astronaut, tmp_path, capsys):  # noqa: F811
+def test_live_bad_input_is_a_clear_error(case, warp_weights, driver, target, astronaut, tmp_path, capsys):
     drive, _ = driver
     tgt, src, backend = str(target), str(drive), "onnx"
     expect = {"missing_target": "not found", "no_face": "no face", "two_faces": "2 faces", "bad_video": "video",
@@ -216,7 +215,7 @@ def test_bench_paced_drops_frames_when_processing_is_slow():
     assert run.to_dict()["latency_ms"]["p50"] >= 100.0
 
 
-def test_replay_round_trip(tmp_path, astronaut, astronaut_points):  # noqa: F811
+def test_replay_round_trip(tmp_path, astronaut, astronaut_points):
     from reenact import bench as B
 
     rep = B.Replay(astronaut, astronaut_points, np.stack([astronaut_points, np.full((68, 2), np.nan, np.float32)]), (512, 512))

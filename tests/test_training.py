@@ -10,8 +10,6 @@ import numpy as np
 import pytest
 import torch
 
-from _face_fixtures import astronaut, astronaut_points, tiny_bank  # noqa: F401
-
 from reenact.cli import main
 from reenact.config import TrainConfig, model_config
 from reenact.errors import WeightsError

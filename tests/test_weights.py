@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-from _face_fixtures import shared_data  # noqa: F401
 
 from reenact.paths import WEIGHTS_DIR
 
@@ -51,7 +50,7 @@ def test_shipped_onnx_matches_shipped_safetensors():
 
 
 @pytest.mark.slow
-def test_expression_error_on_four_test_pairs_matches_the_card(shared_data, tmp_path):  # noqa: F811
+def test_expression_error_on_four_test_pairs_matches_the_card(shared_data, tmp_path):
     from reenact.eval.smoke import four_pair_expression_error
 
     card = json.loads((WEIGHTS_DIR / "card.json").read_text())
