@@ -165,3 +165,15 @@ def test_distributed_data_parallel_on_cpu_with_gloo(tiny_bank, tmp_path):
     b = torch.load(tmp_path / "params_rank1.pt")
     assert torch.equal(a, b)
     assert (tmp_path / "phi.safetensors").is_file()  # rank 0 wrote the weights
+
+
+def test_omega_keeps_its_best_validation_checkpoint_beside_the_last(tiny_bank, tmp_path):
+    _phi(tiny_bank, tmp_path)
+    Trainer(_cfg("omega", steps=4, val_every=2), tiny_bank, tmp_path).run(progress=False)
+    rows = [json.loads(x) for x in (tmp_path / "metrics_omega.jsonl").read_text().splitlines()]
+    from reenact.weights_io import read_meta
+
+    best = max(rows, key=lambda r: r["val_ssim"])
+    meta = read_meta(tmp_path / "omega_best.safetensors")
+    assert int(meta["step"]) == best["step"]
+    assert int(read_meta(tmp_path / "omega.safetensors")["step"]) == 4

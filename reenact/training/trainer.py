@@ -371,8 +371,7 @@ class Trainer:
                     with open(metrics_path, "a") as fh:
                         fh.write(json.dumps(record) + "\n")
                     log.info("step %d %s", self.step, val)
-                    if self.cfg.stage == "phi":
-                        self._consider_best(val, None, 0.0)
+                    self._consider_best(val, None, 0.0)
             if self.step % self.cfg.checkpoint_every == 0 or self.step == self.cfg.steps:
                 self.save_checkpoint()
         bar.close()
@@ -385,16 +384,23 @@ class Trainer:
         return history
 
     def _consider_best(self, val: dict, metrics_path: Path | None, epoch: float) -> None:
-        """Track the best Φ by validation error (lower is better) and keep its weights."""
+        """Keep the weights with the best validation figure: Φ by landmark error (lower is better,
+        and the shipped Φ), Ω by SSIM (higher is better; saved beside the last as omega_best, since a
+        GAN's last step is not always its best — the shipped default was chosen this way)."""
         if self.rank != 0 or not val:
             return
-        key = "val_landmark_px" if "val_landmark_px" in val else "val_l1"
         if metrics_path is not None:
             with open(metrics_path, "a") as fh:
                 fh.write(json.dumps({"step": self.step, "epoch": epoch, **val}) + "\n")
-        if val[key] < getattr(self, "best_val", float("inf")):
+        if self.cfg.stage == "phi":
+            key, sign, name = ("val_landmark_px" if "val_landmark_px" in val else "val_l1"), 1.0, "phi"
+        else:
+            key, sign, name = "val_ssim", -1.0, "omega"
+        if key not in val:
+            return
+        if sign * val[key] < sign * getattr(self, "best_val", sign * float("inf")):
             self.best_val, self.best_step = float(val[key]), self.step
-            save_state(self.out / "phi_best.safetensors", self.gen_raw.state_dict(), "phi", self.mcfg,
+            save_state(self.out / f"{name}_best.safetensors", self.gen_raw.state_dict(), name, self.mcfg,
                        {"step": self.step, key: val[key]})
 
 
