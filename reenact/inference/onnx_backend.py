@@ -34,6 +34,9 @@ def _session(path: Path, device: str, threads: int):
     opts.inter_op_num_threads = 1
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.log_severity_level = 3
+    # no busy-waiting between runs: spinning threads starve the live path's capture and
+    # output threads on a 2-core CPU (measured in `reenact live`: 54 -> 33 ms per frame, BENCHMARKS.md)
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     if device.startswith("cuda"):
         available = ort.get_available_providers()
         if "CUDAExecutionProvider" not in available:
