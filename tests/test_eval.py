@@ -62,6 +62,7 @@ def test_eval_runs_end_to_end_on_a_tiny_split(video_set, tmp_path, capsys):
     from reenact.eval.report import validate
 
     validate(res)
+    assert res["default"] == "guided" and "paper" in res["skipped"] and "pix2pix" in res["skipped"]
     video = res["sets"]["video"]
     assert video["n_pairs"] == 16
     m = video["methods"]
@@ -70,7 +71,10 @@ def test_eval_runs_end_to_end_on_a_tiny_split(video_set, tmp_path, capsys):
     assert m["warp"]["expression_error"] < m["copy"]["expression_error"]
     assert m["warp"]["driver_following"] > 0.8
     assert m["copy"]["driver_following"] is None  # a constant output has no correlation
-    assert "| copy |" in (out / "eval.md").read_text()
+    md = (out / "eval.md").read_text()
+    assert "| copy |" in md and "not evaluated" in md
+    assert (out / "grid.png").is_file()
+    assert "| copy |" in capsys.readouterr().out
 
 
 def test_paper_weights_of_another_variant_are_refused(video_set, tmp_path, capsys):
@@ -108,3 +112,59 @@ def test_mean_baseline_uses_the_training_expression(tiny_bank):
     assert d.shape == (68, 2)
     assert d[57, 1] > 1.0  # the training clips open the mouth: the lower lip moves down on average
     assert np.abs(d[36:48]).max() < 0.5  # the eyes do not move
+
+
+def test_pix2pix_and_default_roles_are_checked(video_set, tmp_path, capsys):
+    w = _weights(tmp_path / "w")
+    rc = main(["eval", "--weights", str(w), "--pix2pix-weights", str(w), "--data", str(video_set),
+               "--cache-dir", str(tmp_path / "cache")])
+    err = capsys.readouterr().err
+    assert rc != 0 and "not a pix2pix baseline" in err and "Traceback" not in err
+    cfg = json.loads((w / "config.json").read_text())
+    (w / "config.json").write_text(json.dumps({**cfg, "baseline": "pix2pix"}))
+    rc = main(["eval", "--weights", str(w), "--data", str(video_set), "--cache-dir", str(tmp_path / "cache")])
+    err = capsys.readouterr().err
+    assert rc != 0 and "--pix2pix-weights" in err and "Traceback" not in err
+
+
+def test_onnx_backend_without_onnx_files_is_a_clear_error(video_set, tmp_path, capsys):
+    w = _weights(tmp_path / "w")
+    rc = main(["eval", "--weights", str(w), "--backend", "onnx", "--data", str(video_set),
+               "--cache-dir", str(tmp_path / "cache")])
+    err = capsys.readouterr().err
+    assert rc != 0 and "onnx" in err and "Traceback" not in err
+
+
+def test_missing_weights_folder_is_a_clear_error(video_set, tmp_path, capsys):
+    rc = main(["eval", "--weights", str(tmp_path / "nope"), "--data", str(video_set)])
+    err = capsys.readouterr().err
+    assert rc != 0 and "does not exist" in err and "Traceback" not in err
+
+
+def test_copy_identity_distance_is_zero_only_when_truth_is_the_target(tiny_bank):
+    from reenact.eval.evaluate import _Scorer, score_pairs, select_pairs
+
+    video = select_pairs(tiny_bank, "val")["video"]
+    same = [p for p in video if p.truth == p.target]
+    other = [p for p in video if p.truth != p.target and abs(p.truth - p.target) >= 3]
+    assert same and other
+    scorer = _Scorer()
+    copy = lambda b, p: b.crops[p.target]  # noqa: E731
+    d_same = score_pairs(tiny_bank, same, copy, scorer, video=False)
+    d_other = score_pairs(tiny_bank, other, copy, scorer, video=False)
+    assert d_same["identity_distance"] < 1e-6 and d_same["ssim"] == pytest.approx(1.0)
+    assert d_other["identity_distance"] > 1e-3  # the open mouth changes the face a little
+
+
+def test_video_pairs_keep_clip_order_and_a_calm_target_other_than_j_s(tiny_bank):
+    from reenact.eval.evaluate import select_pairs
+
+    video = select_pairs(tiny_bank, "train")["video"]
+    clips = {tiny_bank.records[p.target].group for p in video}
+    assert len(clips) == 2 and len(video) == 16
+    for p in video:
+        assert p.target != p.source_neutral  # target is a calm frame, not J_s itself
+    frames = [tiny_bank.records[p.source].frame for p in video[:8]]
+    assert frames == sorted(frames)
+    small = select_pairs(tiny_bank, "train", max_pairs=5)["video"]
+    assert 1 <= len(small) <= 5 and len({tiny_bank.records[p.target].group for p in small}) == 1

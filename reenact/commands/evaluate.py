@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from reenact.errors import ReenactError
+from reenact.errors import InputError, WeightsError
 
 
 def default_data() -> Path | None:
@@ -18,34 +18,57 @@ def default_data() -> Path | None:
 
 
 @click.command("eval")
-@click.option("--weights", type=click.Path(path_type=Path), default=None, help="Weights to evaluate (default: the shipped weights).")
-@click.option("--paper-weights", type=click.Path(path_type=Path), default=None, help="Also evaluate a `paper` variant folder.")
-@click.option("--pix2pix-weights", type=click.Path(path_type=Path), default=None, help="Also evaluate a pix2pix baseline folder.")
-@click.option("--data", type=click.Path(path_type=Path), default=None, help="Dataset folder (default: ../shared/data beside a checkout).")
+@click.option("--weights", type=click.Path(path_type=Path), default=None,
+              help="Weights to evaluate, the default method (default: the shipped weights).")
+@click.option("--paper-weights", type=click.Path(path_type=Path), default=None,
+              help="Also evaluate a `paper` variant folder (method `paper`).")
+@click.option("--pix2pix-weights", type=click.Path(path_type=Path), default=None,
+              help="Also evaluate a pix2pix baseline folder (`reenact train omega --pix2pix`).")
+@click.option("--data", type=click.Path(path_type=Path), default=None,
+              help="Dataset folder (default: ../shared/data beside a checkout).")
 @click.option("--split", type=click.Choice(["val", "test"]), default="test", show_default=True,
-              help="Choose on val, report on test.")
-@click.option("--max-pairs", type=int, default=None, help="At most this many pairs per set (seeded subsample).")
-@click.option("--out", type=click.Path(path_type=Path), default=None, help="Folder for eval.json, eval.md, grid.png, curves.png.")
+              help="Choose models on val, report on test.")
+@click.option("--max-pairs", type=click.IntRange(min=1), default=None,
+              help="At most this many pairs per set (seeded subsample; video keeps whole clips, thinned).")
+@click.option("--backend", type=click.Choice(["torch", "onnx"]), default="torch", show_default=True,
+              help="Runs Φ and Ω (onnx needs `reenact export`; pix2pix always runs on torch).")
+@click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True, help="CPU threads for the networks.")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Folder for eval.json, eval.md, grid*.png, curves.png.")
 @click.option("--json", "json_out", type=click.Path(path_type=Path), default=None, help="Also write the JSON here.")
 @click.option("--cache-dir", type=click.Path(path_type=Path), default=None, help="Landmark cache folder.")
-def evaluate(weights, paper_weights, pix2pix_weights, data, split, max_pairs, out, json_out, cache_dir):
+@click.option("--seed", type=int, default=0, show_default=True, help="Identity split and subsample seed.")
+@click.option("--no-progress", is_flag=True, help="No progress bars.")
+def evaluate(weights: Path | None, paper_weights: Path | None, pix2pix_weights: Path | None, data: Path | None,
+             split: str, max_pairs: int | None, backend: str, threads: int, out: Path | None, json_out: Path | None,
+             cache_dir: Path | None, seed: int, no_progress: bool) -> int:
     """Evaluate a model on photo pairs (cross-identity) and video pairs (self-reenactment).
 
     Reports SSIM/PSNR (whole crop and lower face), expression error, identity distance and, on
     video, driver following, for the baselines copy, mean, warp, pix2pix, oracle and the variants.
-    Needs the `train` extra (torch).
+    Needs the `train` extra (torch) and dlib.
     """
     from reenact.eval import report
-    from reenact.eval.evaluate import evaluate as run
+    from reenact.eval.evaluate import report_markdown, run_eval, write_outputs
     from reenact.paths import WEIGHTS_DIR
 
+    if weights is None:
+        weights = Path(WEIGHTS_DIR)
+        if not (weights / "config.json").is_file():
+            raise WeightsError(f"the shipped default weights are missing ({weights})",
+                               hint="pass --weights DIR, a folder written by `reenact train`")
     data = data or default_data()
     if data is None:
-        raise ReenactError("no --data given and no ../shared/data beside this checkout", hint="pass --data FOLDER")
-    results = run(weights or WEIGHTS_DIR, data, split, paper_weights, pix2pix_weights, max_pairs, cache_dir, out_dir=out)
-    click.echo(report.markdown_table(results))
+        raise InputError("no --data given and no ../shared/data beside this checkout", hint="pass --data FOLDER")
+    if not Path(data).is_dir():
+        raise InputError(f"--data {data} is not a folder")
+    run = run_eval(weights, data, split, paper_weights, pix2pix_weights, max_pairs, cache_dir,
+                   progress=not no_progress, backend=backend, threads=threads, seed=seed)
+    click.echo(report_markdown(run.results))
     if json_out:
-        report.write_json(json_out, results)
+        report.write_json(json_out, run.results)
+        click.echo(f"wrote {json_out}")
     if out:
-        click.echo(f"wrote {out}/eval.json, eval.md, grid.png")
+        paths = write_outputs(run, out, weights)
+        click.echo("wrote " + ", ".join(str(p) for p in paths))
     return 0

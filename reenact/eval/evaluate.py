@@ -11,14 +11,19 @@ and is scored against the real target face with the source's expression (I_o, J_
 Measures: SSIM and PSNR (whole crop and lower face), expression error (landmarks re-detected
 on the output vs J_o), identity distance (dlib descriptors, output vs I_o), and on video pairs
 driver following (per clip: correlation of the source's and the output's mouth opening).
+
+Two sets, reported separately: ``photo`` (cross-identity pairs: target B neutral, source A ≠ B
+with an expression, truth B with that expression) and ``video`` (self-reenactment: per clip one
+calm target frame driven by the clip's frames in order, truth the source frame).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -33,67 +38,119 @@ from reenact.training.datasets import FaceBank, Pair, build_bank, make_pairs
 log = logging.getLogger(__name__)
 
 BASELINES = ("copy", "mean", "warp")
-Generator = Callable[[FaceBank, Pair], np.ndarray]
+LEARNED = ("pix2pix", "oracle", "paper", "guided")
+#: A video clip is kept with at least this many frames when ``max_pairs`` subsamples clips.
+MIN_CLIP_FRAMES = 15
+#: Figures of the paper that ours cannot be compared with (said beside our table).
+PAPER_NOTE = ("The paper's 0.805 SSIM / 25.6 dB (Tables 3–4) are CK+ figures on its own crops: "
+              "not comparable with these.")
+
+Generator = Callable[[FaceBank, Pair], np.ndarray]  # -> generated crop, 256x256x3 uint8 BGR
+
+
+# --------------------------------------------------------------------------- models
 
 
 @dataclass
 class Model:
-    """A weights folder's networks (torch), ready to generate crops."""
+    """A weights folder's Φ and Ω as numpy functions (an inference backend), making crops for pairs."""
 
-    cfg: object
-    phi: object | None
-    omega: object
+    cfg: object  # ModelConfig
+    phi: Callable[..., np.ndarray] | None  # batch-1 numpy in -> out; None for pix2pix
+    omega: Callable[[np.ndarray], np.ndarray]  # [1,C,256,256] -> [1,C',256,256]
+    folder: Path
     pix2pix: bool = False
-
-    @staticmethod
-    def load(folder: str | os.PathLike, expect_variant: str | None = None) -> Model:
-        import json
-
-        from reenact.weights_io import load_networks, read_config
-
-        folder = Path(folder)
-        cfg = read_config(folder)
-        if expect_variant and cfg.variant != expect_variant:
-            raise WeightsError(f"{folder} holds the {cfg.variant!r} variant, expected {expect_variant!r}")
-        extra = json.loads((folder / "config.json").read_text())
-        p2p = extra.get("baseline") == "pix2pix"
-        _, nets = load_networks(folder, ("omega",) if p2p else ("phi", "omega"))
-        return Model(cfg, nets.get("phi"), nets["omega"], p2p)
+    description: str = ""
 
     def generate(self, bank: FaceBank, p: Pair, jgen_override: np.ndarray | None = None) -> np.ndarray:
-        import torch
-
+        """The generated crop for a pair; ``jgen_override`` replaces Φ's J_gen (the oracle)."""
         P_t, L_t = bank.crops[p.target], bank.points[p.target]
         L_s, J_s = bank.points[p.source], bank.points[p.source_neutral]
-        t = torch.as_tensor
-        with torch.no_grad():
-            if self.cfg.variant == "guided":
-                if jgen_override is not None:
-                    jgen = jgen_override
-                else:
-                    jgen = self.phi(t(L_s[None]), t(J_s[None]), t(L_t[None]))[0].numpy()
-                x, warped = guided_omega_input(P_t, L_t, jgen, self.cfg)
-                head = self.omega(t(x[None]))[0].numpy()
-                return from_net(np.clip(to_net(warped) + head[3:4] * head[:3], -1, 1))
-            if self.pix2pix:
-                jimg = raster(self.cfg, L_s)
-            elif jgen_override is not None:
-                jimg = raster(self.cfg, jgen_override)
+        if self.cfg.variant == "guided":
+            if jgen_override is not None:
+                jgen = np.asarray(jgen_override, np.float32)
             else:
-                jimg = self.phi(t(raster(self.cfg, L_s)[None]), t(raster(self.cfg, L_t)[None]))[0].numpy()
-            y = self.omega(t(paper_omega_input(P_t, jimg)[None]))[0].numpy()
-            return from_net(y)
+                jgen = self.phi(L_s[None], J_s[None], L_t[None])[0]  # [68,2]
+            x, warped = guided_omega_input(P_t, L_t, jgen, self.cfg)
+            head = self.omega(x[None])[0]  # [4,256,256]: residual (3) and mask (1)
+            return from_net(np.clip(to_net(warped) + head[3:4] * head[:3], -1, 1))
+        if self.pix2pix:
+            jimg = raster(self.cfg, L_s)  # the source's landmark image, no Φ
+        elif jgen_override is not None:
+            jimg = raster(self.cfg, jgen_override)
+        else:
+            jimg = self.phi(raster(self.cfg, L_s)[None], raster(self.cfg, L_t)[None])[0]  # [1,256,256]
+        y = self.omega(paper_omega_input(P_t, jimg)[None])[0]  # [3,256,256]
+        return from_net(y)
+
+
+def _folder_config(folder: Path) -> tuple[object, dict]:
+    """The ModelConfig and the raw config.json of a weights folder (WeightsError when missing/corrupt)."""
+    from reenact.weights_io import read_config
+
+    cfg = read_config(folder)
+    return cfg, json.loads((folder / "config.json").read_text())
+
+
+def load_model(folder: str | os.PathLike, role: str = "default", backend: str = "torch", threads: int = 2) -> Model:
+    """Load a weights folder for one role: ``default``, ``paper`` (must be the paper variant) or
+    ``pix2pix`` (a folder written by ``reenact train omega --pix2pix``).
+
+    Φ and Ω run through :func:`reenact.inference.backend.create_backend` (``torch`` or ``onnx``);
+    a pix2pix folder holds only Ω's safetensors and always runs on torch. Weights of the wrong
+    kind or a corrupt file raise :class:`WeightsError` (safetensors only, never unpickled).
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise WeightsError(f"weights folder {folder} does not exist", hint="pass a folder written by `reenact train`")
+    cfg, raw = _folder_config(folder)
+    p2p = raw.get("baseline") == "pix2pix"
+    flag = {"default": "--weights", "paper": "--paper-weights", "pix2pix": "--pix2pix-weights"}[role]
+    if role == "pix2pix":
+        if not p2p:
+            raise WeightsError(f"{folder} is not a pix2pix baseline ({flag}); train one with `reenact train omega --pix2pix`")
+        return _torch_omega_only(folder, cfg, threads)
+    if p2p:
+        raise WeightsError(f"{folder} is a pix2pix baseline; pass it with --pix2pix-weights, not {flag}")
+    if role == "paper" and cfg.variant != "paper":
+        raise WeightsError(f"{folder} holds the {cfg.variant!r} variant ({cfg.describe()}), expected 'paper' for {flag}")
+    from reenact.inference.backend import create_backend
+
+    be = create_backend(backend, folder, device="cpu", threads=threads)
+    return Model(be.cfg, be.phi, be.omega, folder, False, be.describe())
+
+
+def _torch_omega_only(folder: Path, cfg: object, threads: int) -> Model:
+    """Ω alone on torch (pix2pix folders have no Φ, so no backend fits them)."""
+    import torch
+
+    from reenact.weights_io import load_networks
+
+    if threads:
+        torch.set_num_threads(threads)
+    _, nets = load_networks(folder, ("omega",))
+    omega = nets["omega"].eval()
+
+    def run(x: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return omega(torch.from_numpy(np.ascontiguousarray(x, np.float32))).numpy()
+
+    return Model(cfg, None, run, folder, True, f"torch (cpu fp32; pix2pix {cfg.describe()})")
+
+
+# --------------------------------------------------------------------------- methods
 
 
 def mean_displacement(bank: FaceBank) -> np.ndarray:
     """Mean (L_s − J_s) over the train split's expression pairs: the `mean` baseline's expression."""
     pairs = [p for p in make_pairs(bank, "train", neutral_share=0.0) if p.source != p.source_neutral]
     if not pairs:
-        raise InputError("no training pairs to average an expression from")
+        raise InputError("no training pairs to average an expression from (the `mean` baseline needs the train split)")
     return np.mean([bank.points[p.source] - bank.points[p.source_neutral] for p in pairs], axis=0).astype(np.float32)
 
 
-def methods(default: Model, paper: Model | None, pix2pix: Model | None, mean_disp: np.ndarray, default_name: str) -> dict[str, Generator]:
+def methods(default: Model, paper: Model | None, pix2pix: Model | None, mean_disp: np.ndarray) -> dict[str, Generator]:
+    """Every method's generator, baselines first, the default model last."""
     out: dict[str, Generator] = {
         "copy": lambda b, p: b.crops[p.target],
         "mean": lambda b, p: warp_crop(b.crops[p.target], b.points[p.target], b.points[p.target] + mean_disp),
@@ -103,14 +160,17 @@ def methods(default: Model, paper: Model | None, pix2pix: Model | None, mean_dis
     if pix2pix is not None:
         out["pix2pix"] = pix2pix.generate
     out["oracle"] = lambda b, p: default.generate(b, p, jgen_override=b.points[p.truth])
-    if paper is not None and default_name != "paper":
+    if paper is not None and default.cfg.variant != "paper":
         out["paper"] = paper.generate
-    out[default_name] = default.generate
+    out[default.cfg.variant] = default.generate
     return out
 
 
+# --------------------------------------------------------------------------- scoring
+
+
 class _Scorer:
-    """Re-detection and descriptors on crops, with the real faces' results cached."""
+    """Re-detection (dlib) and face descriptors on crops, with the real faces' results cached."""
 
     def __init__(self) -> None:
         from reenact.face.dlib_detector import DlibDetector
@@ -125,9 +185,10 @@ class _Scorer:
     def descriptor(self, img: np.ndarray, lm) -> np.ndarray:
         from reenact.face.dlib_detector import face_descriptor
 
-        return face_descriptor(img, lm)
+        return face_descriptor(img, lm).astype(np.float64)
 
-    def truth(self, bank: FaceBank, k: int):
+    def truth(self, bank: FaceBank, k: int) -> tuple:
+        """(landmarks, descriptor) of a real crop, each None when dlib finds no face there."""
         if k not in self._truth:
             lm = self.detect(bank.crops[k])
             self._truth[k] = (lm, self.descriptor(bank.crops[k], lm) if lm is not None else None)
@@ -135,121 +196,245 @@ class _Scorer:
 
 
 def score_pairs(bank: FaceBank, pairs: list[Pair], gen: Generator, scorer: _Scorer, video: bool,
-                keep: list | None = None) -> dict:
-    """All measures of one method on one set of pairs."""
+                on_pair: Callable[[], None] | None = None) -> dict:
+    """All measures of one method on one set of pairs.
+
+    SSIM/PSNR need no detection and use every pair. Expression error, identity distance and
+    mouth opening need the face re-detected on the output: pairs where that fails are counted
+    in ``redetect_failures`` (and are a nan in their clip's driver-following series).
+    """
     from reenact.eval.metrics import expression_error, lower_face_mask, psnr, ssim
 
-    rows: dict[str, list[float]] = {k: [] for k in ("ssim", "psnr", "lower_ssim", "lower_psnr", "expression_error", "identity_distance")}
+    keys = ("ssim", "psnr", "lower_ssim", "lower_psnr", "expression_error", "identity_distance")
+    rows: dict[str, list[float]] = {k: [] for k in keys}
     failed = 0
-    openings: dict[tuple, list[tuple[float, float]]] = {}
+    openings: dict[int, list[tuple[float, float]]] = {}  # target -> (source opening, output opening)
     for p in pairs:
         g = gen(bank, p)
-        if keep is not None:
-            keep.append(g)
         real = bank.crops[p.truth]
-        mask = lower_face_mask(bank.points[p.truth])
+        mask = lower_face_mask(bank.points[p.truth])  # one mask per pair (J_o), the same for every method
         rows["ssim"].append(ssim(g, real))
         rows["psnr"].append(psnr(g, real))
         rows["lower_ssim"].append(ssim(g, real, mask=mask))
         rows["lower_psnr"].append(psnr(g, real, mask=mask))
         lm = scorer.detect(g)
+        out_open = float("nan")
         if lm is None:
             failed += 1
-            if video:
-                openings.setdefault((p.target,), []).append((mouth_opening(bank.points[p.source]), np.nan))
-            continue
-        rows["expression_error"].append(expression_error(lm.points, bank.points[p.truth]))
-        t_lm, t_desc = scorer.truth(bank, p.truth)
-        if t_desc is not None:
-            rows["identity_distance"].append(float(np.linalg.norm(scorer.descriptor(g, lm) - t_desc)))
+        else:
+            rows["expression_error"].append(expression_error(lm.points, bank.points[p.truth]))
+            _, t_desc = scorer.truth(bank, p.truth)
+            if t_desc is not None:
+                rows["identity_distance"].append(float(np.linalg.norm(scorer.descriptor(g, lm) - t_desc)))
+            out_open = mouth_opening(lm.points)
         if video:
-            openings.setdefault((p.target,), []).append((mouth_opening(bank.points[p.source]), mouth_opening(lm.points)))
-    out = {k: (float(np.mean(v)) if v else float("nan")) for k, v in rows.items()}
+            openings.setdefault(p.target, []).append((mouth_opening(bank.points[p.source]), out_open))
+        if on_pair is not None:
+            on_pair()
+    out: dict = {k: (float(np.mean(v)) if v else float("nan")) for k, v in rows.items()}
     out["redetect_failures"] = failed
     if video:
         from reenact.eval.metrics import driver_following
 
         corr = [driver_following(np.array([a for a, _ in s]), np.array([b for _, b in s])) for s in openings.values()]
-        out["driver_following"] = float(np.nanmean(corr)) if corr and not np.all(np.isnan(corr)) else float("nan")
+        ok = [c for c in corr if np.isfinite(c)]
+        out["driver_following"] = float(np.mean(ok)) if ok else float("nan")
+        out["driver_following_clips"] = len(ok)  # clips where following was defined (of len(corr))
     return out
 
 
-def select_pairs(bank: FaceBank, split: str, max_pairs: int | None, seed: int = 0) -> dict[str, list[Pair]]:
-    """Photo pairs (cross-identity and same-person; at most ``max_pairs``, seeded) and video pairs
-    (one target per clip driven by all of the clip's frames, so driver following sees whole clips)."""
-    pairs = make_pairs(bank, split, seed=seed)
-    photo = [p for p in pairs if p.kind == "photo" and p.source != p.source_neutral]
-    video_all = [p for p in pairs if p.kind == "video"]
+# --------------------------------------------------------------------------- pairs
+
+
+def _clip_pairs(bank: FaceBank, pairs: list[Pair]) -> dict[str, list[Pair]]:
+    """Video pairs grouped by clip: one calm target per clip (not J_s's own frame when the clip
+    has another calm one, so `warp` is not exact by construction), sources in frame order."""
+    by_target: dict[str, dict[int, list[Pair]]] = {}
+    for p in pairs:
+        clip = bank.records[p.target].group or bank.records[p.target].path
+        by_target.setdefault(clip, {}).setdefault(p.target, []).append(p)
+    out = {}
+    for clip, targets in by_target.items():
+        order = list(targets)  # make_pairs lists a clip's calm targets calmest first
+        t = next((k for k in order if k != targets[k][0].source_neutral), order[0])
+        out[clip] = targets[t]
+    return out
+
+
+def select_pairs(bank: FaceBank, split: str, max_pairs: int | None = None, seed: int = 0) -> dict[str, list[Pair]]:
+    """The photo and video pairs of one split part, each set at most ``max_pairs`` (seeded).
+
+    Photo: cross-identity expression pairs (a seeded subsample). Video: whole clips are kept
+    (seeded choice of clips, at least :data:`MIN_CLIP_FRAMES` frames each), frames evenly
+    thinned in order, so driver following still sees each clip's motion.
+    """
+    pairs = make_pairs(bank, split, seed=seed, neutral_share=0.0)
+    ident = [r.identity for r in bank.records]
+    photo = [p for p in pairs if p.kind == "photo" and p.source != p.source_neutral and ident[p.target] != ident[p.source]]
     rng = np.random.default_rng(seed)
     if max_pairs and len(photo) > max_pairs:
         photo = [photo[i] for i in sorted(rng.choice(len(photo), max_pairs, replace=False))]
-    # video: the first calm target of each clip, driven by every frame of that clip (in order)
+    clips = _clip_pairs(bank, [p for p in pairs if p.kind == "video"])
+    names = sorted(clips)
     video: list[Pair] = []
-    seen_clip: dict[str, int] = {}
-    for p in video_all:
-        clip = bank.records[p.target].group
-        if seen_clip.setdefault(clip, p.target) == p.target:
-            video.append(p)
+    if max_pairs and sum(len(v) for v in clips.values()) > max_pairs:
+        rng.shuffle(names)
+        k = min(len(names), max(1, max_pairs // MIN_CLIP_FRAMES))
+        per = max(1, max_pairs // k)
+        for name in sorted(names[:k]):
+            ps = clips[name]
+            keep = np.unique(np.linspace(0, len(ps) - 1, min(per, len(ps))).round().astype(int))
+            video += [ps[i] for i in keep]
+    else:
+        for name in names:
+            video += clips[name]
     return {"photo": photo, "video": video}
 
 
-def evaluate(weights: str | os.PathLike, data: str | os.PathLike, split: str = "test", paper_weights=None,
-             pix2pix_weights=None, max_pairs: int | None = None, cache_dir=None, progress: bool = True,
-             out_dir: str | os.PathLike | None = None) -> dict:
-    """Run every method on the split's photo and video pairs; returns the issue-5 results dict."""
+# --------------------------------------------------------------------------- run
+
+
+@dataclass
+class EvalRun:
+    """What :func:`evaluate` used, for the outputs (grids need the bank and the generators)."""
+
+    results: dict
+    bank: FaceBank
+    sets: dict[str, list[Pair]]
+    gens: dict[str, Generator]
+    models: dict[str, Model] = field(default_factory=dict)
+
+
+def evaluate(weights: str | os.PathLike, data: str | os.PathLike, split: str = "test",
+             paper_weights: str | os.PathLike | None = None, pix2pix_weights: str | os.PathLike | None = None,
+             max_pairs: int | None = None, cache_dir: str | os.PathLike | None = None, progress: bool = True,
+             out_dir: str | os.PathLike | None = None, backend: str = "torch", threads: int = 2,
+             seed: int = 0) -> dict:
+    """Run every method on the split's photo and video pairs; returns the issue-5 results dict.
+
+    With ``out_dir``: eval.json, eval.md, grid PNGs and the training curves are written there.
+    """
+    run = run_eval(weights, data, split, paper_weights, pix2pix_weights, max_pairs, cache_dir, progress,
+                   backend, threads, seed)
+    if out_dir is not None:
+        write_outputs(run, Path(out_dir), Path(weights))
+    return run.results
+
+
+def run_eval(weights: str | os.PathLike, data: str | os.PathLike, split: str = "test",
+             paper_weights: str | os.PathLike | None = None, pix2pix_weights: str | os.PathLike | None = None,
+             max_pairs: int | None = None, cache_dir: str | os.PathLike | None = None, progress: bool = True,
+             backend: str = "torch", threads: int = 2, seed: int = 0) -> EvalRun:
+    """The evaluation itself (see :func:`evaluate`); weights are checked before any data is read."""
     if split not in ("val", "test", "train"):
         raise InputError(f"unknown split {split!r}; expected val or test")
-    default = Model.load(weights)
-    default_name = default.cfg.variant
-    paper = Model.load(paper_weights, "paper") if paper_weights else None
-    p2p = Model.load(pix2pix_weights, "paper") if pix2pix_weights else None
-    if p2p is not None and not p2p.pix2pix:
-        raise WeightsError(f"{pix2pix_weights} is not a pix2pix baseline (train it with `reenact train omega --pix2pix`)")
-    bank = build_bank(data, cache_dir=cache_dir, progress=progress)
-    sets = select_pairs(bank, split, max_pairs)
+    if max_pairs is not None and max_pairs < 1:
+        raise InputError(f"max_pairs must be >= 1, got {max_pairs}")
+    models = {"default": load_model(weights, "default", backend, threads)}
+    skipped: dict[str, str] = {}
+    if paper_weights:
+        models["paper"] = load_model(paper_weights, "paper", backend, threads)
+    elif models["default"].cfg.variant != "paper":
+        skipped["paper"] = "no --paper-weights given"
+    if pix2pix_weights:
+        models["pix2pix"] = load_model(pix2pix_weights, "pix2pix", backend, threads)
+    else:
+        skipped["pix2pix"] = "no --pix2pix-weights given"
+    for name, why in skipped.items():
+        log.warning("method %s skipped: %s", name, why)
+    default = models["default"]
+    bank = build_bank(data, cache_dir=cache_dir, seed=seed, progress=progress)
+    sets = select_pairs(bank, split, max_pairs, seed)
     if not sets["photo"] and not sets["video"]:
-        raise InputError(f"the {split} split of {data} has no usable pairs",
-                         hint="check the landmark report, or use a dataset with several people")
-    gens = methods(default, paper, p2p, mean_displacement(bank), default_name)
+        raise InputError(f"the {split} split of {data} has no usable pairs "
+                         f"({len(bank.indices(split))} usable pictures of {sum(v == split for v in bank.split.values())} people)",
+                         hint="check the pictures with `reenact landmarks`, or use a dataset with more people")
+    gens = methods(default, models.get("paper"), models.get("pix2pix"), mean_displacement(bank))
     scorer = _Scorer()
-    results: dict = {"split": split, "sets": {}, "default": default_name,
-                     "weights": {"default": str(weights), "paper": str(paper_weights) if paper_weights else None,
-                                 "pix2pix": str(pix2pix_weights) if pix2pix_weights else None}}
+    results: dict = {
+        "split": split, "sets": {}, "default": default.cfg.variant,
+        "weights": {k: str(m.folder) for k, m in models.items()},
+        "backend": {k: m.description for k, m in models.items()},
+        "skipped": skipped, "max_pairs": max_pairs, "seed": seed, "note": PAPER_NOTE,
+    }
     total = sum(len(v) for v in sets.values()) * len(gens)
-    bar = tqdm(total=total, desc=f"eval {split}", unit="pair", disable=not progress)
-    for set_name, pairs in sets.items():
-        if not pairs:
-            continue
-        res = {"n_pairs": len(pairs), "methods": {}}
-        for name, gen in gens.items():
-            res["methods"][name] = score_pairs(bank, pairs, gen, scorer, video=set_name == "video")
-            bar.update(len(pairs))
-        results["sets"][set_name] = res
-    bar.close()
-    if out_dir is not None:
-        write_outputs(results, bank, sets["photo"], gens[default_name], Path(out_dir), Path(weights))
-    return results
+    with tqdm(total=total, desc=f"eval {split}", unit="pair", disable=not progress) as bar:
+        for set_name, pairs in sets.items():
+            if not pairs:
+                log.warning("the %s split has no %s pairs; that set is not reported", split, set_name)
+                continue
+            res: dict = {"n_pairs": len(pairs), "methods": {}}
+            if set_name == "video":
+                res["n_clips"] = len({bank.records[p.target].group for p in pairs})
+            for name, gen in gens.items():
+                bar.set_postfix_str(f"{set_name} {name}")
+                res["methods"][name] = score_pairs(bank, pairs, gen, scorer, set_name == "video", lambda: bar.update(1))
+            results["sets"][set_name] = res
+    return EvalRun(results, bank, sets, gens, models)
 
 
-def write_outputs(results: dict, bank: FaceBank, photo: list[Pair], gen: Generator, out: Path, weights: Path) -> None:
-    """eval.json, eval.md, a Fig. 3–4 style grid and the training curves, in ``out``."""
+# --------------------------------------------------------------------------- outputs
+
+
+def report_markdown(results: dict) -> str:
+    """The markdown table (report.markdown_table) and notes: skipped methods, re-detection failures."""
+    from reenact.eval import report
+
+    lines = [report.markdown_table(results).rstrip("\n"), ""]
+    for set_name, body in results["sets"].items():
+        fails = {m: v.get("redetect_failures", 0) for m, v in body["methods"].items()}
+        if any(fails.values()):
+            lines.append(f"- {set_name}: no face re-detected on the output (left out of expression error, "
+                         f"identity distance, driver following) for " + ", ".join(
+                             f"{m} {k}/{body['n_pairs']}" for m, k in fails.items() if k) + ".")
+    for name, why in results.get("skipped", {}).items():
+        lines.append(f"- `{name}` not evaluated: {why}.")
+    lines.append("- `copy`'s identity distance is P_t's distance to I_o: what the expression change alone costs.")
+    lines.append(f"- {PAPER_NOTE}")
+    return "\n".join(lines) + "\n"
+
+
+def _grid_cells(bank: FaceBank, pairs: list[Pair], n: int = 4) -> tuple[list[tuple[int, int]], list[int]]:
+    """Up to ``n`` sources (index, its J_s) and ``n`` targets, each of a different person:
+    each source person's strongest expression (largest ‖L_s − J_s‖) among the pairs."""
+    ident = [r.identity for r in bank.records]
+    best: dict[str, tuple[float, int, int]] = {}
+    targets: dict[str, int] = {}
+    for p in pairs:
+        d = float(np.linalg.norm(bank.points[p.source] - bank.points[p.source_neutral]))
+        if d > best.get(ident[p.source], (-1.0, 0, 0))[0]:
+            best[ident[p.source]] = (d, p.source, p.source_neutral)
+        targets.setdefault(ident[p.target], p.target)
+    sources = [(s, sn) for _, (_, s, sn) in sorted(best.items())][:n]
+    return sources, [t for _, t in sorted(targets.items())][:n]
+
+
+def write_outputs(run: EvalRun, out: Path, weights: Path) -> list[Path]:
+    """eval.json, eval.md, Fig. 3–4 style grids (grid.png: the default; grid_<method>.png: the
+    other learned methods) and Fig. 5–6 style curves (curves.png) in ``out``; returns the paths."""
     from reenact.eval import plots, report
 
     out.mkdir(parents=True, exist_ok=True)
-    report.write_json(out / "eval.json", results)
-    (out / "eval.md").write_text(report.markdown_table(results) + "\n")
-    # grid: 4 targets (rows) x 4 sources (columns) of different people, default method
-    people_t, people_s = [], []
-    for p in photo:
-        t_id, s_id = bank.records[p.target].identity, bank.records[p.source].identity
-        if t_id not in [bank.records[q].identity for q in people_t] and len(people_t) < 4:
-            people_t.append(p.target)
-        if s_id not in [bank.records[q[0]].identity for q in people_s] and len(people_s) < 4:
-            people_s.append((p.source, p.source_neutral))
-    if people_t and people_s:
-        outputs = [[gen(bank, Pair(t, s, sn, t, "photo")) for (s, sn) in people_s] for t in people_t]
-        grid = plots.result_grid([bank.crops[s] for s, _ in people_s], [bank.crops[t] for t in people_t], outputs)
-        plots.write_png(out / "grid.png", grid)
-    curves = weights / "metrics_omega.jsonl"
+    written = [report.write_json(out / "eval.json", run.results)]
+    md = out / "eval.md"
+    md.write_text(report_markdown(run.results))
+    written.append(md)
+    pairs = run.sets["photo"] or run.sets["video"]  # the paper's grids are photo pairs; video when none
+    sources, targets = _grid_cells(run.bank, pairs)
+    default = run.results["default"]
+    if sources and targets:
+        b = run.bank
+        for name in [default] + [m for m in ("paper", "pix2pix") if m in run.gens and m != default]:
+            gen = run.gens[name]
+            cells = [[gen(b, Pair(t, s, sn, t, "photo")) for (s, sn) in sources] for t in targets]
+            grid = plots.result_grid([b.crops[s] for s, _ in sources], [b.crops[t] for t in targets], cells)
+            written.append(plots.write_png(out / ("grid.png" if name == default else f"grid_{name}.png"), grid))
+    curves = Path(weights) / "metrics_omega.jsonl"
     if curves.is_file():
-        plots.curves_png(curves, out / "curves.png")
+        try:
+            written.append(plots.curves_png(curves, out / "curves.png"))
+        except InputError as exc:
+            log.warning("no training curves drawn from %s: %s", curves, exc)
+    else:
+        log.info("no %s: no training curves drawn", curves)
+    return written
