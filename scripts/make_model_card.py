@@ -11,8 +11,10 @@ import json
 from pathlib import Path
 
 
-def last_metrics(path: Path) -> dict:
+def metrics_at(path: Path, step: int) -> dict:
+    """The validation record of ``step`` (the shipped checkpoint), else the last one before it."""
     rows = [json.loads(x) for x in path.read_text().splitlines() if x.strip()] if path.is_file() else []
+    rows = [r for r in rows if r.get("step", 0) <= step and "val_ssim" in r]
     return rows[-1] if rows else {}
 
 
@@ -48,7 +50,7 @@ def main() -> None:
     }
     atomic_write_json(args.weights / "card.json", card)
     table = args.eval_md.read_text() if args.eval_md and args.eval_md.is_file() else "(see card.json)"
-    val = last_metrics(args.run / "metrics_omega.jsonl")
+    val = metrics_at(args.run / "metrics_omega.jsonl", card["omega_steps"])
     md = f"""# Model card: reenact default weights
 
 - **Model:** Φ (guided landmark fusion, coordinates) + Ω (Table 1 U-Net, base width {cfg.base_width}),
@@ -56,7 +58,7 @@ def main() -> None:
   raster `{cfg.preprocess.raster}`. Files: `config.json`, `phi/omega.safetensors` (training, export),
   `phi/omega.onnx` (the live path).
 - **Training:** Ω trained {card['omega_steps']} steps at batch 8 (Adam 2e-4/1e-4, β=(0.5, 0.999), μ = 1, 100);
-  Φ kept at its best validation step ({card['phi_best_step']}; see "Φ" below). Last validation:
+  Φ kept at its best validation step ({card['phi_best_step']}; see below). Validation at step {val.get('step', '?')}:
   SSIM {val.get('val_ssim', float('nan')):.4f}, PSNR {val.get('val_psnr', float('nan')):.2f} dB (32 validation pairs).
 - **Command:** `{args.command}`
 - **Training time and machine:** {args.train_time}; {args.machine}.
@@ -71,7 +73,8 @@ def main() -> None:
 
 {table}
 
-Reproduce: `reenact eval --split test --paper-weights RUN_PAPER --pix2pix-weights RUN_PIX2PIX --out eval-test`.
+Reproduce: `reenact eval --split test --max-pairs 100 --paper-weights RUN_PAPER --pix2pix-weights RUN_PIX2PIX --out eval-test`
+(RUN_PAPER: `reenact train phi/omega --variant paper`; RUN_PIX2PIX: `reenact train omega --variant paper --pix2pix`).
 The paper's 0.805 SSIM / 25.6 dB (Table 3) are CK+ figures (grey images, the paper's split) and are not
 comparable with these.
 
