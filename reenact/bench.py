@@ -120,6 +120,16 @@ def run_one(reenactor, frames: list[np.ndarray] | None, points: np.ndarray | Non
             else:
                 reenactor.from_landmarks(p, t_arrival)
 
+    def timed(i: int, arrival: float) -> None:
+        """Process frame i and record its stage times and its latency from ``arrival``."""
+        ts = clock()
+        process(i, arrival)
+        te = clock()
+        run.latencies_ms.append((te - arrival) * 1000)
+        for k, v in reenactor.timings.items():
+            run.stages.setdefault(k, []).append(v)
+        run.stages.setdefault("total", []).append((te - ts) * 1000)
+
     for i in range(warmup):
         process(i, clock())
     cfg = reenactor.cfg
@@ -127,13 +137,7 @@ def run_one(reenactor, frames: list[np.ndarray] | None, points: np.ndarray | Non
     t0 = clock()
     if not paced:
         for i in range(n):
-            ts = clock()
-            process(warmup + i, ts)
-            te = clock()
-            run.latencies_ms.append((te - ts) * 1000)
-            for k, v in reenactor.timings.items():
-                run.stages.setdefault(k, []).append(v)
-            run.stages.setdefault("total", []).append((te - ts) * 1000)
+            timed(warmup + i, clock())
         run.frames = n
         run.wall_s = clock() - t0
         return run
@@ -149,14 +153,7 @@ def run_one(reenactor, frames: list[np.ndarray] | None, points: np.ndarray | Non
             sleep(max(0.0, t0 + (newest + 1) * interval - now))
             continue
         run.dropped_frames += max(0, newest - last - 1)
-        arrival = t0 + newest * interval
-        ts = clock()
-        process(warmup + newest, arrival)
-        te = clock()
-        run.latencies_ms.append((te - arrival) * 1000)
-        for k, v in reenactor.timings.items():
-            run.stages.setdefault(k, []).append(v)
-        run.stages.setdefault("total", []).append((te - ts) * 1000)
+        timed(warmup + newest, t0 + newest * interval)
         processed += 1
         last = newest
     run.dropped_frames += max(0, n - 1 - last)

@@ -14,7 +14,6 @@ import json
 import logging
 import os
 import re
-import tempfile
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from reenact.face.align import align_points
 from reenact.face.smoothing import normalise
 from reenact.face.topology import TEMPLATE_256
 from reenact.paths import calibration_dir
+from reenact.weights_io import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -106,19 +106,9 @@ def profile_path(name: str, directory: str | os.PathLike | None = None) -> Path:
 
 
 def save_profile(profile: CalibrationProfile, directory: str | os.PathLike | None = None) -> Path:
-    """Write ``<dir>/<name>.json`` atomically (temp file + os.replace); returns the path."""
+    """Write ``<dir>/<name>.json`` atomically (temp file, fsync, os.replace); returns the path."""
     path = profile_path(profile.name, directory)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{profile.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(profile.to_dict(), f, indent=1)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(path, json.dumps(profile.to_dict(), indent=1).encode("utf-8"))
     log.info("saved calibration %s to %s", profile.name, path)
     return path
 

@@ -22,13 +22,13 @@ import json
 import logging
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from reenact.errors import InputError
+from reenact.weights_io import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -147,17 +147,7 @@ def write_json(path: str | os.PathLike, results: dict) -> Path:
     validate(results)
     text = json.dumps(_finite_or_none(results), indent=2, allow_nan=False, ensure_ascii=False) + "\n"
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(path, text.encode("utf-8"))
     log.info("wrote %s", path)
     return path
 
