@@ -135,6 +135,10 @@ class TrainConfig:
     num_threads: int = 0  # torch intra-op threads; 0 = torch's default
     extra_losses: tuple[str, ...] = ()  # optional additions beyond the paper, e.g. ('mouth_l1',)
     pix2pix: bool = False  # stage 2 only: the pix2pix baseline, Ω fed the source's landmark image (no Φ)
+    # stage 2 only: the landmarks Ω is fed while training: 'phi' = Φ's J_gen (the paper's section V-B),
+    # 'truth' = the real J_o, so Ω learns to paint the face the landmarks describe instead of hedging
+    # between Φ's landmarks and a different real expression (validation always uses Φ's J_gen)
+    omega_landmarks: Literal["phi", "truth"] = "phi"
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

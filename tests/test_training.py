@@ -50,6 +50,8 @@ def test_short_seeded_run_lowers_omega_l1(tiny_bank, tmp_path, variant):
     cfg = _cfg("omega", variant, steps=25)
     cfg = TrainConfig(**{**cfg.__dict__, "lr_g": 1e-3})
     t = Trainer(cfg, tiny_bank, tmp_path)
+    if variant == "guided":  # undo the zeroed residual (a fresh guided Ω is the warp) so there is error to learn away
+        t.gen.unet.out[1].reset_parameters()
     before = _fixed_l1(t, tiny_bank)
     t.run(progress=False)
     after = _fixed_l1(t, tiny_bank)
@@ -177,3 +179,52 @@ def test_omega_keeps_its_best_validation_checkpoint_beside_the_last(tiny_bank, t
     meta = read_meta(tmp_path / "omega_best.safetensors")
     assert int(meta["step"]) == best["step"]
     assert int(read_meta(tmp_path / "omega.safetensors")["step"]) == 4
+
+
+@pytest.mark.parametrize("upsample", ["convT", "resize"])
+def test_zeroed_residual_composes_to_exactly_the_warp(upsample):
+    from reenact.models import build_omega, compose, zero_residual_
+
+    torch.manual_seed(0)
+    net = zero_residual_(build_omega(model_config("guided", "lite", base_width=4, upsample=upsample))).eval()
+    x = torch.rand(2, 9, 256, 256) * 2 - 1
+    warped = x[:, 3:6]
+    with torch.no_grad():
+        head = net(x)
+    assert head[:, :3].abs().max().item() == 0.0
+    assert head[:, 3].std().item() > 0  # the mask keeps its random init
+    assert torch.equal(compose(warped, head), warped.clamp(-1, 1))
+    with pytest.raises(ValueError, match="guided"):
+        zero_residual_(build_omega(model_config("paper", "lite", base_width=4)))
+
+
+def test_fresh_guided_omega_starts_from_the_warp(tiny_bank, tmp_path):
+    _phi(tiny_bank, tmp_path)
+    t = Trainer(_cfg("omega"), tiny_bank, tmp_path)
+    b = _ordered_batch(tiny_bank, t.pairs[:2])
+    with torch.no_grad():
+        x, warped = t.omega_inputs(b)
+        assert torch.equal(t.generate(x, warped), warped)
+
+
+def test_omega_can_be_fed_the_real_landmarks_while_training(tiny_bank, tmp_path):
+    from reenact.face.warp import warp_crop
+    from reenact.inputs import to_net
+
+    _phi(tiny_bank, tmp_path)
+    t = Trainer(_cfg("omega", omega_landmarks="truth"), tiny_bank, tmp_path)
+    P = tiny_bank.points
+    # pairs where Φ's J_gen (L_t + L_s − J_s at init) is not J_o already
+    pairs = [p for p in t.pairs if np.abs(P[p.target] + P[p.source] - P[p.source_neutral] - P[p.truth]).max() > 1][:2]
+    assert pairs
+    b = _ordered_batch(tiny_bank, pairs)
+    x_truth, _ = t.omega_inputs(b, truth=True)
+    x_phi, _ = t.omega_inputs(b)
+    want = to_net(warp_crop(b.P_t[0], b.L_t[0], b.J_o[0]))
+    np.testing.assert_allclose(x_truth[0, 3:6].numpy(), want, atol=1e-6)
+    assert not torch.equal(x_truth, x_phi)
+    t.run(progress=False)  # trains with J_o; validation (Φ's J_gen) still runs
+    lines = [json.loads(x) for x in (tmp_path / "metrics_omega.jsonl").read_text().splitlines()]
+    assert lines[-1]["step"] == 6 and "val_ssim" in lines[-1]
+    with pytest.raises(WeightsError, match="stage 2"):
+        Trainer(_cfg("phi", omega_landmarks="truth"), tiny_bank, tmp_path)

@@ -37,9 +37,12 @@ log = logging.getLogger(__name__)
 @click.option("--cache-dir", type=click.Path(path_type=Path), default=None, help="Landmark cache folder (default ~/.cache/reenact).")
 @click.option("--upsample", type=click.Choice(["convT", "resize"]), default=None, help="Ω up-sampling (default convT, the paper's).")
 @click.option("--pix2pix", is_flag=True, help="Stage 2 only: train the pix2pix baseline (Ω fed the source's landmark image, no Φ; --variant paper).")
+@click.option("--omega-landmarks", type=click.Choice(["phi", "truth"]), default="phi", show_default=True,
+              help="Stage 2: landmarks fed to Ω while training: Φ's J_gen (the paper) or the real J_o "
+                   "(Ω learns to paint the landmarks it is given; validation always uses Φ).")
 @click.option("--dry-run", is_flag=True, help="Print the resolved config and exit without training.")
 def train(stage, data, out, variant, preset, steps, epochs, batch_size, seed, checkpoint_every, val_every, resume, phi_dir,
-          device, threads, cache_dir, upsample, pix2pix, dry_run):
+          device, threads, cache_dir, upsample, pix2pix, omega_landmarks, dry_run):
     """Train Φ (stage 1) or Ω on a frozen Φ (stage 2).
 
     \b
@@ -61,7 +64,8 @@ def train(stage, data, out, variant, preset, steps, epochs, batch_size, seed, ch
         if not torch.cuda.is_available():
             raise ReenactError(f"--device {device} asked for, but torch sees no CUDA GPU", hint="use --device cpu")
     cfg_kwargs = dict(stage=stage, model=mcfg, batch_size=batch_size, seed=seed, checkpoint_every=checkpoint_every,
-                      val_every=val_every, device=device, num_threads=threads, pix2pix=pix2pix)
+                      val_every=val_every, device=device, num_threads=threads, pix2pix=pix2pix,
+                      omega_landmarks=omega_landmarks)
     if dry_run and data is None:
         n_targets = None
     else:

@@ -6,7 +6,7 @@ from torch import nn
 
 from reenact.config import ModelConfig
 from reenact.models.discriminator import LandmarkCoordDiscriminator, LandmarkImageDiscriminator, MarkovDiscriminator
-from reenact.models.omega import ExpressionTransfer, UNetGenerator, compose
+from reenact.models.omega import ExpressionTransfer, UNetGenerator, compose, zero_residual_
 from reenact.models.phi import GuidedLandmarkFusion, LandmarkFusion
 
 
@@ -43,4 +43,5 @@ __all__ = [
     "build_omega",
     "build_phi",
     "compose",
+    "zero_residual_",
 ]

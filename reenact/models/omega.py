@@ -104,3 +104,20 @@ class ExpressionTransfer(nn.Module):
 def compose(warped: torch.Tensor, head: torch.Tensor) -> torch.Tensor:
     """Guided I_gen = clamp(warped + mask * residual, -1, 1). warped [N,3,H,W], head [N,4,H,W]."""
     return torch.clamp(warped + head[:, 3:4] * head[:, :3], -1.0, 1.0)
+
+
+def zero_residual_(net: ExpressionTransfer) -> ExpressionTransfer:
+    """Zero the guided Ω's residual output channels, in place, so a fresh Ω composes to exactly
+    the warped target: training then starts from the plain warp and adds only what lowers the loss.
+    The mask channel keeps its random init (its gradient needs a non-zero residual to act on)."""
+    if net.variant != "guided":
+        raise ValueError("only the guided Ω outputs a residual")
+    conv = net.unet.out[1]
+    conv = conv[1] if isinstance(conv, nn.Sequential) else conv  # resize: Upsample then Conv2d
+    with torch.no_grad():
+        if isinstance(conv, nn.ConvTranspose2d):  # weight [C_in, C_out, k, k]
+            conv.weight[:, :3].zero_()
+        else:  # Conv2d weight [C_out, C_in, k, k]
+            conv.weight[:3].zero_()
+        conv.bias[:3].zero_()
+    return net

@@ -29,7 +29,7 @@ from reenact.config import TrainConfig
 from reenact.errors import WeightsError
 from reenact.face.flip import flip_image, flip_points
 from reenact.inputs import guided_omega_input, paper_omega_input, raster, to_net
-from reenact.models import build_d_i, build_d_j, build_omega, build_phi, compose
+from reenact.models import build_d_i, build_d_j, build_omega, build_phi, compose, zero_residual_
 from reenact.training import losses
 from reenact.training.datasets import FaceBank, Pair, make_pairs
 from reenact.weights_io import atomic_write_bytes, atomic_write_json, load_state, read_config, save_state, write_config
@@ -130,7 +130,11 @@ class Trainer:
             self.phi.load_state_dict(load_state(src / "phi.safetensors", "phi", pcfg))
             self.phi.eval().requires_grad_(False)
             self.gen = build_omega(self.mcfg).to(self.device)
+            if self.mcfg.variant == "guided":
+                zero_residual_(self.gen)  # start from the plain warp (a resumed run loads its own weights)
             self.disc = build_d_i(self.mcfg).to(self.device)
+        if cfg.omega_landmarks == "truth" and (cfg.stage != "omega" or cfg.pix2pix):
+            raise WeightsError("omega_landmarks='truth' applies to stage 2 (Ω) only, not to Φ or the pix2pix baseline")
         self.gen_raw, self.disc_raw = self.gen, self.disc
         if self.world > 1:
             from torch.nn.parallel import DistributedDataParallel as DDP
@@ -157,10 +161,12 @@ class Trainer:
             return self.phi(self._pts(b.L_s), self._pts(b.J_s), self._pts(b.L_t))
         return self.phi(self._raster(b.L_s), self._raster(b.L_t))
 
-    def omega_inputs(self, b: Batch) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Ω input and, for guided, the warped target [B,3,256,256]."""
+    def omega_inputs(self, b: Batch, truth: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Ω input and, for guided, the warped target [B,3,256,256]; ``truth``: J_o stands in for J_gen."""
         if self.cfg.pix2pix:
             jgen = np.stack([raster(self.mcfg, p) for p in b.L_s])  # the source's own landmarks
+        elif truth:
+            jgen = b.J_o if self.mcfg.variant == "guided" else np.stack([raster(self.mcfg, p) for p in b.J_o])
         else:
             with torch.no_grad():
                 jgen = self._phi_forward(b).cpu().numpy()
@@ -212,7 +218,7 @@ class Trainer:
         return {"loss_g": total.item(), "adv": adv.item(), "cycle": cyc.item(), "l1": rec.item(), "loss_d": d_loss.item()}
 
     def _step_omega(self, b: Batch) -> dict[str, float]:
-        x, warped = self.omega_inputs(b)
+        x, warped = self.omega_inputs(b, truth=self.cfg.omega_landmarks == "truth")
         P_t, I_o = self._imgs(b.P_t), self._imgs(b.I_o)
         wt = self._pts(b.weight)
         fake = self.generate(x, warped)
