@@ -56,6 +56,28 @@ def test_dlib_finds_the_reference_points(astronaut, reference, detector) -> None
     assert (res.points[:, 1] >= y0).all() and (res.points[:, 1] <= y1).all()
 
 
+def test_rank_faces_prefers_the_largest_sure_face_over_a_larger_weak_hit() -> None:
+    rect = dlib_detector.dlib.rectangle
+    face, big_fp, small_face = rect(100, 100, 200, 200), rect(0, 0, 300, 300), rect(400, 100, 460, 160)
+    ranked = dlib_detector.rank_faces([(small_face, 1.0), (big_fp, 0.1), (face, 1.2)])
+    assert [r for r, _ in ranked] == [face, small_face, big_fp]  # both sure faces by size, then the weak hit
+    assert dlib_detector.rank_faces([(big_fp, 0.9), (face, 1.2)])[0][0] == big_fp  # equally sure: the larger
+    assert dlib_detector.rank_faces([]) == []
+
+
+def test_a_weak_false_hit_does_not_hide_the_real_face(astronaut, reference, detector) -> None:
+    """Rotated 25° in a 512² frame, the fast (downscaled) pass finds only a weak hit on the suit;
+    the full-resolution retry finds the face, whose points land where the rotated reference's do."""
+    M = cv2.getRotationMatrix2D((256.0, 133.0), -25.0, 1.0)
+    tilted = cv2.warpAffine(astronaut, M, (512, 512), borderMode=cv2.BORDER_REPLICATE)
+    fast = detector.scored_faces(tilted)
+    assert fast and fast[0][1] < dlib_detector.WEAK_SCORE  # the situation this guards against
+    res = detector.detect(tilted)
+    assert res.found
+    want = reference @ M[:, :2].T + M[:, 2]
+    assert float(np.linalg.norm(res.points - want, axis=1).mean()) < 2 * TOL_PX
+
+
 def test_blank_image_gives_an_empty_result(detector) -> None:
     for img in (np.zeros((480, 640, 3), np.uint8), np.full((240, 320), 200, np.uint8)):
         res = detector.detect(img)

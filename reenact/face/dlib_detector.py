@@ -60,10 +60,28 @@ def shape_points(gray: np.ndarray, rect: dlib.rectangle) -> np.ndarray:
     return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
 
 
+#: HOG scores below this are weak hits (on a tilted astronaut, the suit scored 0.16 and the face 1.2).
+WEAK_SCORE = 0.3
+#: Faces whose score is within this of the best one count as equally sure; the largest of them wins.
+SCORE_MARGIN = 0.5
+
+
+def rank_faces(found: list[tuple[dlib.rectangle, float]]) -> list[tuple[dlib.rectangle, float]]:
+    """Best face first: among hits scoring within :data:`SCORE_MARGIN` of the best one, the largest
+    (the person nearest the camera); then the rest by score. A larger but much weaker hit (HOG false
+    positives on clothes or background) no longer beats a clear face."""
+    if not found:
+        return []
+    top = max(sc for _, sc in found)
+    sure = sorted((f for f in found if f[1] >= top - SCORE_MARGIN), key=lambda f: f[0].width() * f[0].height(), reverse=True)
+    rest = sorted((f for f in found if f[1] < top - SCORE_MARGIN), key=lambda f: f[1], reverse=True)
+    return sure + rest
+
+
 class DlibDetector:
     """HOG detection (on a downscaled frame) + 68-point shape prediction.
 
-    ``detect`` finds faces in the whole image and returns the largest one.
+    ``detect`` finds faces in the whole image and returns the best one (:func:`rank_faces`).
     ``track`` (for video) re-uses the previous landmarks' box; see ``reenact.face.tracking``.
     """
 
@@ -78,7 +96,15 @@ class DlibDetector:
         _load("predictor")
 
     def faces(self, image: np.ndarray, region: tuple[int, int, int, int] | None = None) -> list[dlib.rectangle]:
-        """Face rectangles in full-image pixels, largest first; ``region`` limits the search."""
+        """Face rectangles in full-image pixels, best first (see :func:`rank_faces`); ``region`` limits the search."""
+        return [r for r, _ in self.scored_faces(image, region)]
+
+    def scored_faces(self, image: np.ndarray, region: tuple[int, int, int, int] | None = None,
+                     upsample: int | None = None, full_res: bool = False) -> list[tuple[dlib.rectangle, float]]:
+        """(rectangle in full-image pixels, HOG score) pairs, ranked by :func:`rank_faces`.
+
+        Frames wider than ``detect_width`` are downscaled first unless ``full_res``.
+        """
         check_image(image)
         gray = _to_gray(image)
         ox, oy = 0, 0
@@ -90,22 +116,14 @@ class DlibDetector:
                 return []
             gray, ox, oy = gray[y0:y1, x0:x1], x0, y0
         scale = 1.0
-        if gray.shape[1] > self.detect_width:
+        if gray.shape[1] > self.detect_width and not full_res:
             scale = self.detect_width / gray.shape[1]
             gray = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        rects = _load("detector")(gray, self.upsample)
-        out = []
-        for r in rects:
-            out.append(
-                dlib.rectangle(
-                    int(r.left() / scale) + ox,
-                    int(r.top() / scale) + oy,
-                    int(r.right() / scale) + ox,
-                    int(r.bottom() / scale) + oy,
-                )
-            )
-        out.sort(key=lambda r: r.width() * r.height(), reverse=True)
-        return out
+        rects, scores, _ = _load("detector").run(gray, self.upsample if upsample is None else upsample, 0.0)
+        out = [(dlib.rectangle(int(r.left() / scale) + ox, int(r.top() / scale) + oy,
+                               int(r.right() / scale) + ox, int(r.bottom() / scale) + oy), float(sc))
+               for r, sc in zip(rects, scores, strict=True)]
+        return rank_faces(out)
 
     def landmarks_in(self, image: np.ndarray, rect: dlib.rectangle, n_faces: int = 1) -> FaceLandmarks:
         """68 points inside a known face rectangle."""
@@ -113,15 +131,15 @@ class DlibDetector:
         return FaceLandmarks(points=pts, found=True, box=box_of(pts), n_faces=n_faces)
 
     def detect(self, image: np.ndarray) -> FaceLandmarks:
-        rects = self.faces(image)
-        if not rects:
-            # small faces: retry at full resolution with one pyramid upsample
-            if image.shape[1] <= 2 * self.detect_width:
-                gray = _to_gray(image)
-                rects = sorted(_load("detector")(gray, 1), key=lambda r: r.width() * r.height(), reverse=True)
-            if not rects:
-                return FaceLandmarks.empty()
-        return self.landmarks_in(image, rects[0], n_faces=len(rects))
+        found = self.scored_faces(image)
+        if (not found or found[0][1] < WEAK_SCORE) and image.shape[1] <= 2 * self.detect_width:
+            # small faces, or only a weak (often false) hit: retry at full resolution, one pyramid upsample
+            retry = self.scored_faces(image, upsample=1, full_res=True)
+            if retry and (not found or retry[0][1] > found[0][1]):
+                found = retry
+        if not found:
+            return FaceLandmarks.empty()
+        return self.landmarks_in(image, found[0][0], n_faces=len(found))
 
     def track(self, image: np.ndarray) -> FaceLandmarks:
         if self._tracker is None:

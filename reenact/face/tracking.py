@@ -12,10 +12,11 @@ landmarks, and the detector runs
 
 If the regional detection fails, a full-frame detection follows; if that fails too the
 result is empty (``found=False``) and the next frames search the whole frame again, so the
-tracker recovers when the face re-enters. With several faces, the largest is followed.
+tracker recovers when the face re-enters. With several faces, the largest of the sure ones is
+followed (``dlib_detector.rank_faces``); a weak hit alone waits for the thorough search.
 
-The tracker is dlib-specific: it needs ``detector.faces(image, region)`` (rectangles, largest
-first) and ``detector.landmarks_in(image, rect)`` from :class:`~reenact.face.dlib_detector.DlibDetector`.
+The tracker is dlib-specific: it needs ``detector.faces(image, region)`` (rectangles, best
+first), ``detector.scored_faces(image)`` and ``detector.landmarks_in(image, rect)`` from :class:`~reenact.face.dlib_detector.DlibDetector`.
 """
 
 from __future__ import annotations
@@ -189,9 +190,11 @@ class LandmarkTracker:
 
     def _acquire(self, gray: np.ndarray) -> FaceLandmarks:
         """Full-frame search: downscaled every frame; the thorough ``detect`` every N lost frames."""
-        rects = self.detector.faces(gray)
-        if rects:
-            return self._start(gray, rects[0], len(rects), "detect")
+        from reenact.face.dlib_detector import WEAK_SCORE
+
+        found = self.detector.scored_faces(gray)
+        if found and found[0][1] >= WEAK_SCORE:  # a weak hit only: leave it to the thorough search below
+            return self._start(gray, found[0][0], len(found), "detect")
         if self._lost_frames % self.redetect_every == 0:
             res = self.detector.detect(gray)  # full resolution / upsampled retry for small faces
             if res.found:
