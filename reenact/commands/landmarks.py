@@ -109,7 +109,7 @@ def analyse(image: np.ndarray, landmarks, report: FaceReport) -> None:
     report.yaw_estimate = round(yaw_estimate_deg(al.to_crop(pts)), 1)
     report.points = [[round(float(x), 2), round(float(y), 2)] for x, y in pts]
     if report.n_faces > 1:
-        report.warnings.append(f"{report.n_faces} faces found; using the largest (box {tuple(report.box)})")
+        report.warnings.append(f"{report.n_faces} faces found; using the largest clear one (box {tuple(report.box)})")
     if report.interocular_px < MIN_INTEROCULAR_PX:
         report.warnings.append(
             f"the face is small ({report.interocular_px:.0f} px between the eyes, want >= {MIN_INTEROCULAR_PX:.0f}): "

@@ -29,7 +29,7 @@ class FaceLandmarks:
     points: np.ndarray = field(default_factory=lambda: np.zeros((N_POINTS, 2), np.float32))  # [68,2] x,y
     found: bool = False
     box: tuple[int, int, int, int] = (0, 0, 0, 0)  # face box x0, y0, x1, y1 in image pixels
-    n_faces: int = 0  # faces seen in the frame (the largest one is returned)
+    n_faces: int = 0  # faces seen in the frame (the best one is returned: largest of the sure ones)
     score: float = 0.0  # detector confidence where the detector gives one
 
     @staticmethod

@@ -118,7 +118,7 @@ def _implausible(prev: tuple[int, int, int, int], new: tuple[int, int, int, int]
 
 
 class LandmarkTracker:
-    """Follows the largest face through a video; one :class:`FaceLandmarks` per frame.
+    """Follows the best face (largest of the sure ones) through a video; one :class:`FaceLandmarks` per frame.
 
     ``redetect_every``: frames between regional re-detections while tracking (also the
     number of lost frames between thorough full-resolution searches).
