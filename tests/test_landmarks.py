@@ -181,6 +181,20 @@ def test_tracker_recovers_after_the_face_leaves_and_reenters(tmp_path, astronaut
     assert all(ok(i) for i in range(28, 31)), modes[27:]  # re-found after the jump (one frame allowed)
 
 
+def test_tracker_takes_back_a_weakly_scored_face_on_the_next_frame(astronaut, reference, detector) -> None:
+    """Downscaled for the fast pass the astronaut scores below WEAK_SCORE; the region check confirms her."""
+    from reenact.face import dlib_detector
+    from reenact.face.tracking import LandmarkTracker
+
+    fast = detector.scored_faces(astronaut)
+    assert fast and fast[0][1] < dlib_detector.WEAK_SCORE  # the situation this guards against
+    tracker = LandmarkTracker(detector, redetect_every=10)
+    assert not tracker.update(np.full_like(astronaut, 127)).found  # lost: the thorough search is 9 frames away
+    res = tracker.update(astronaut)
+    assert res.found and tracker.last_mode == "detect"
+    assert _err(res.points, reference) < TOL_PX
+
+
 def test_detector_track_uses_the_tracker_and_resets(astronaut, detector) -> None:
     frame, _ = _place(astronaut, 1.5, 0, -60)
     detector.reset()

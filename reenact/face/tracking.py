@@ -193,8 +193,15 @@ class LandmarkTracker:
         from reenact.face.dlib_detector import WEAK_SCORE
 
         found = self.detector.scored_faces(gray)
-        if found and found[0][1] >= WEAK_SCORE:  # a weak hit only: leave it to the thorough search below
+        if found and found[0][1] >= WEAK_SCORE:
             return self._start(gray, found[0][0], len(found), "detect")
+        if found:
+            # A weak hit: real faces often score this low when downscaled, and so does clutter.
+            # Look again around it with the face at a detector-friendly size; a face is confirmed there.
+            r = found[0][0]
+            rects = self._faces_in_region(gray, (r.left(), r.top(), r.right(), r.bottom()))
+            if rects:
+                return self._start(gray, rects[0], len(found), "detect")
         if self._lost_frames % self.redetect_every == 0:
             res = self.detector.detect(gray)  # full resolution / upsampled retry for small faces
             if res.found:
