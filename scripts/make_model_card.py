@@ -74,7 +74,8 @@ def main() -> None:
 {table}
 
 Reproduce: `reenact eval --split test --max-pairs 100 --paper-weights RUN_PAPER --pix2pix-weights RUN_PIX2PIX --out eval-test`
-(RUN_PAPER: `reenact train phi/omega --variant paper`; RUN_PIX2PIX: `reenact train omega --variant paper --pix2pix`).
+(`scripts/train_baselines.sh DATA RUN` trains both: RUN_PAPER = RUN/paper, `reenact train phi/omega --variant paper`;
+RUN_PIX2PIX = RUN/pix2pix, `reenact train omega --variant paper --pix2pix`).
 The paper's 0.805 SSIM / 25.6 dB (Table 3) are CK+ figures (grey images, the paper's split) and are not
 comparable with these.
 
