@@ -113,6 +113,10 @@ def model_config(variant: str = "guided", preset: str = "lite", **overrides: Any
     return cfg
 
 
+#: Opt-in additions to the paper's L_Ω (weights in ``reenact.training.losses.EXTRA_LOSSES``).
+EXTRA_LOSS_NAMES: tuple[str, ...] = ("mouth_l1", "feature_matching")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """One training stage (section V-B). Lengths are in optimiser steps."""
@@ -133,12 +137,19 @@ class TrainConfig:
     val_pairs: int = 32  # validation pairs scored for SSIM/PSNR
     device: str = "cpu"  # 'cpu' | 'cuda' | 'cuda:N'
     num_threads: int = 0  # torch intra-op threads; 0 = torch's default
-    extra_losses: tuple[str, ...] = ()  # optional additions beyond the paper, e.g. ('mouth_l1',)
+    # stage 2 only: additions to eq. 9 beyond the paper, names of training.losses.EXTRA_LOSSES
+    # ('mouth_l1', 'feature_matching'); () trains exactly the paper's L_Ω
+    extra_losses: tuple[str, ...] = ()
     pix2pix: bool = False  # stage 2 only: the pix2pix baseline, Ω fed the source's landmark image (no Φ)
     # stage 2 only: the landmarks Ω is fed while training: 'phi' = Φ's J_gen (the paper's section V-B),
     # 'truth' = the real J_o, so Ω learns to paint the face the landmarks describe instead of hedging
     # between Φ's landmarks and a different real expression (validation always uses Φ's J_gen)
     omega_landmarks: Literal["phi", "truth"] = "phi"
+
+    def __post_init__(self) -> None:
+        unknown = [n for n in self.extra_losses if n not in EXTRA_LOSS_NAMES]
+        if unknown:
+            raise ConfigError(f"unknown extra losses {unknown}; expected some of {', '.join(EXTRA_LOSS_NAMES)}")
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+import pytest
 import torch
 
 from reenact.config import TrainConfig
@@ -46,3 +48,75 @@ def test_totals_use_the_paper_weights():
     assert math.isclose(losses.phi_total(one, 2 * one, 3 * one, cfg.lambdas).item(), 0.1 + 20 + 300, rel_tol=1e-6)
     assert losses.omega_total(2 * one, 3 * one, cfg.mus).item() == 2 + 300
     assert cfg.betas == (0.5, 0.999) and cfg.batch_size == 8 and cfg.lr_g == 2e-4 and cfg.lr_d == 1e-4
+
+
+# --------------------------------------------------------------------------- extra losses (beyond the paper)
+
+
+def _face_points() -> np.ndarray:
+    from reenact.face.align import template
+
+    return template(256)
+
+
+def test_extra_loss_names_match_their_weights():
+    from reenact.config import EXTRA_LOSS_NAMES
+
+    assert set(EXTRA_LOSS_NAMES) == set(losses.EXTRA_LOSSES)
+
+
+def test_mouth_mask_covers_the_mouth_and_nothing_of_the_eyes():
+    pts = _face_points()
+    m = losses.mouth_mask(pts[None], 256, grow=0)
+    assert m.shape == (1, 1, 256, 256) and m.dtype == np.float32
+    for x, y in np.round(pts[48:68]).astype(int):  # every lip point is inside (hull edges included)
+        assert m[0, 0, y, x] == 1.0
+    for x, y in np.round(pts[36:48]).astype(int):  # eyes are not
+        assert m[0, 0, y, x] == 0.0
+    grown = losses.mouth_mask(pts[None], 256, grow=6)
+    assert grown.sum() > m.sum() and np.all(grown >= m)
+    with pytest.raises(ValueError, match="68"):
+        losses.mouth_mask(pts[None, :60])
+
+
+def test_masked_l1_is_the_mean_error_inside_the_mask_only():
+    a = torch.zeros(2, 3, 4, 4)
+    b = torch.zeros(2, 3, 4, 4)
+    b[0, :, :2, :2] = 0.5  # inside sample 0's mask
+    b[0, :, 3, 3] = 9.0  # outside it: must not count
+    mask = torch.zeros(2, 1, 4, 4)
+    mask[0, :, :2, :] = 1.0  # 8 pixels, 4 of them with error 0.5
+    got = losses.masked_l1(a, b, mask)  # sample 0: 0.25, sample 1: empty mask -> 0
+    assert math.isclose(got.item(), (0.25 + 0.0) / 2, rel_tol=1e-6)
+    w = torch.tensor([1.0, 0.0])
+    assert math.isclose(losses.masked_l1(a, b, mask, w).item(), 0.25, rel_tol=1e-6)
+
+
+def test_feature_matching_is_zero_for_equal_features_and_trains_only_the_fake():
+    real = [torch.ones(1, 2, 3, 3), torch.zeros(1, 1, 2, 2)]
+    fake = [torch.ones(1, 2, 3, 3, requires_grad=True), torch.full((1, 1, 2, 2), 0.5, requires_grad=True)]
+    assert losses.feature_matching(real, [f.detach().clone() for f in real]).item() == 0.0
+    r = [t.clone().requires_grad_(True) for t in real]
+    v = losses.feature_matching(r, fake)
+    assert math.isclose(v.item(), (0.0 + 0.5) / 2, rel_tol=1e-6)
+    v.backward()
+    assert r[0].grad is None and fake[1].grad is not None
+    with pytest.raises(ValueError):
+        losses.feature_matching([], [])
+
+
+def test_markov_discriminator_features_end_in_its_output():
+    from reenact.models import MarkovDiscriminator
+
+    torch.manual_seed(0)
+    d = MarkovDiscriminator(6, 4).eval()
+    c, x = torch.randn(1, 3, 64, 64), torch.randn(1, 3, 64, 64)
+    out, feats = d.features(c, x)
+    assert len(feats) == 4 and torch.allclose(out, d(c, x))
+
+
+def test_unknown_extra_loss_is_a_config_error():
+    from reenact.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="perceptual"):
+        TrainConfig(extra_losses=("perceptual",))

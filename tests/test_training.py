@@ -228,3 +228,25 @@ def test_omega_can_be_fed_the_real_landmarks_while_training(tiny_bank, tmp_path)
     assert lines[-1]["step"] == 6 and "val_ssim" in lines[-1]
     with pytest.raises(WeightsError, match="stage 2"):
         Trainer(_cfg("phi", omega_landmarks="truth"), tiny_bank, tmp_path)
+
+
+def test_omega_trains_with_the_extra_losses_and_logs_them(tiny_bank, tmp_path):
+    _phi(tiny_bank, tmp_path)
+    t = Trainer(_cfg("omega", steps=2, extra_losses=("mouth_l1", "feature_matching")), tiny_bank, tmp_path)
+    before = {k: v.clone() for k, v in t.gen_raw.state_dict().items()}
+    t.run(progress=False)
+    line = json.loads((tmp_path / "metrics_omega.jsonl").read_text().splitlines()[-1])
+    assert line["mouth_l1"] > 0 and line["feature_matching"] >= 0 and np.isfinite(line["loss_g"])
+    assert any(not torch.equal(before[k], v) for k, v in t.gen_raw.state_dict().items())
+    saved = json.loads((tmp_path / "train_omega.json").read_text())
+    assert saved["extra_losses"] == ["mouth_l1", "feature_matching"]
+    with pytest.raises(WeightsError, match="stage 2"):
+        Trainer(_cfg("phi", extra_losses=("mouth_l1",)), tiny_bank, tmp_path)
+
+
+def test_train_extra_loss_flag(capsys):
+    rc = main(["train", "omega", "--dry-run", "--extra-loss", "mouth_l1", "--extra-loss", "mouth_l1"])
+    assert rc == 0 and json.loads(capsys.readouterr().out)["extra_losses"] == ["mouth_l1"]
+    rc = main(["train", "omega", "--dry-run", "--extra-loss", "perceptual"])
+    err = capsys.readouterr().err
+    assert rc != 0 and "perceptual" in err and "Traceback" not in err

@@ -40,9 +40,13 @@ log = logging.getLogger(__name__)
 @click.option("--omega-landmarks", type=click.Choice(["phi", "truth"]), default="phi", show_default=True,
               help="Stage 2: landmarks fed to Ω while training: Φ's J_gen (the paper) or the real J_o "
                    "(Ω learns to paint the landmarks it is given; validation always uses Φ).")
+@click.option("--extra-loss", "extra_losses", type=click.Choice(["mouth_l1", "feature_matching"]), multiple=True,
+              help="Stage 2: add a loss beyond the paper's eq. 9 (repeatable): mouth_l1 = L1 on the mouth "
+                   "alone (teeth, open mouths); feature_matching = L1 between D_I's features of real and "
+                   "generated faces.")
 @click.option("--dry-run", is_flag=True, help="Print the resolved config and exit without training.")
 def train(stage, data, out, variant, preset, steps, epochs, batch_size, seed, checkpoint_every, val_every, resume, phi_dir,
-          device, threads, cache_dir, upsample, pix2pix, omega_landmarks, dry_run):
+          device, threads, cache_dir, upsample, pix2pix, omega_landmarks, extra_losses, dry_run):
     """Train Φ (stage 1) or Ω on a frozen Φ (stage 2).
 
     \b
@@ -65,7 +69,7 @@ def train(stage, data, out, variant, preset, steps, epochs, batch_size, seed, ch
             raise ReenactError(f"--device {device} asked for, but torch sees no CUDA GPU", hint="use --device cpu")
     cfg_kwargs = dict(stage=stage, model=mcfg, batch_size=batch_size, seed=seed, checkpoint_every=checkpoint_every,
                       val_every=val_every, device=device, num_threads=threads, pix2pix=pix2pix,
-                      omega_landmarks=omega_landmarks)
+                      omega_landmarks=omega_landmarks, extra_losses=tuple(dict.fromkeys(extra_losses)))
     if dry_run and data is None:
         n_targets = None
     else:

@@ -36,6 +36,16 @@ class MarkovDiscriminator(nn.Module):
     def forward(self, condition: torch.Tensor, image: torch.Tensor) -> torch.Tensor:  # -> [N,1,30,30]
         return self.net(torch.cat([condition, image], 1))
 
+    def features(self, condition: torch.Tensor, image: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """The output and the activations after each hidden layer (for feature matching)."""
+        x = torch.cat([condition, image], 1)
+        feats = []
+        for layer in self.net:
+            x = layer(x)
+            if isinstance(layer, (nn.ReLU, nn.LeakyReLU)):
+                feats.append(x)
+        return x, feats
+
 
 class LandmarkImageDiscriminator(nn.Module):
     """D_J for the ``paper`` variant (eq. 3): a small PatchGAN on 1-channel landmark images.

@@ -13,13 +13,26 @@ neutral photo): Φ_guided(src=J_gen, src_neutral=L_t, target=J_s) ≈ L_s.
 The discriminators end in a Sigmoid (Table 2), so the adversarial terms are binary cross
 entropy on probabilities, clamped away from 0 and 1; the PatchGAN map is averaged (the
 paper: "the mean value of the feature map of size 30x30 is used for the loss").
+
+Beyond the paper (stage 2 only, opt-in with ``TrainConfig.extra_losses``): ``mouth_l1``, an L1
+on the mouth alone, where a warp cannot supply content (teeth, the inside of an open mouth) and
+the whole-crop L1 gives it ~3 % of its weight; ``feature_matching``, L1 between D_I's
+intermediate features of the real and the generated face (pix2pixHD), a perceptual term that
+needs no pretrained network.
 """
 
 from __future__ import annotations
 
+import cv2
+import numpy as np
 import torch
 
 _EPS = 1e-6
+
+#: The opt-in additions to eq. (9) and their weights in L_Ω (the paper's L1 weight μ2 is 100).
+EXTRA_LOSSES: dict[str, float] = {"mouth_l1": 25.0, "feature_matching": 50.0}
+#: Outer-lip points (dlib 48..59): the mouth region of ``mouth_mask``.
+_OUTER_LIP = list(range(48, 60))
 
 
 def bce(prob: torch.Tensor, target_is_real: bool) -> torch.Tensor:
@@ -54,3 +67,37 @@ def phi_total(adv: torch.Tensor, cycle: torch.Tensor, rec: torch.Tensor, lambdas
 def omega_total(cgan: torch.Tensor, pix: torch.Tensor, mus: tuple[float, float]) -> torch.Tensor:
     """Eq. (9): L_Ω = μ1 L_cGAN + μ2 L_pix, μ = (1, 100) in the paper."""
     return mus[0] * cgan + mus[1] * pix
+
+
+def mouth_mask(points: np.ndarray, size: int = 256, grow: int = 6) -> np.ndarray:
+    """[B,1,size,size] float32 masks of the mouth: each face's outer-lip hull, grown by ``grow`` px.
+
+    ``points`` [B,68,2] are the landmarks of the face the loss compares with (J_o for I_o).
+    """
+    pts = np.asarray(points, np.float64)
+    if pts.ndim != 3 or pts.shape[1:] != (68, 2):
+        raise ValueError(f"mouth_mask: need [B,68,2] points, got {pts.shape}")
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1)) if grow > 0 else None
+    out = np.zeros((len(pts), 1, size, size), np.float32)
+    for i, p in enumerate(pts):
+        m = np.zeros((size, size), np.uint8)
+        cv2.fillConvexPoly(m, cv2.convexHull(np.round(p[_OUTER_LIP] * 16).astype(np.int32)), 1, cv2.LINE_8, 4)
+        out[i, 0] = cv2.dilate(m, kernel) if kernel is not None else m
+    return out
+
+
+def masked_l1(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean absolute error inside ``mask`` [N,1,H,W] per sample (an empty mask counts 0), then
+    averaged over samples as :func:`l1` does (``weight`` [N] weights whole samples)."""
+    err = ((a - b).abs() * mask).flatten(1).sum(1) / (mask.flatten(1).sum(1) * a.shape[1]).clamp_min(1.0)
+    if weight is None:
+        return err.mean()
+    return (err * weight).sum() / weight.sum().clamp_min(_EPS)
+
+
+def feature_matching(real_feats: list[torch.Tensor], fake_feats: list[torch.Tensor]) -> torch.Tensor:
+    """pix2pixHD's feature matching: mean over D's layers of L1(fake features, real features);
+    the real features are targets (no gradient)."""
+    if len(real_feats) != len(fake_feats) or not real_feats:
+        raise ValueError("feature_matching: need one non-empty list of features each for real and fake")
+    return sum((f - r.detach()).abs().mean() for r, f in zip(real_feats, fake_feats, strict=True)) / len(real_feats)

@@ -133,6 +133,8 @@ class Trainer:
             if self.mcfg.variant == "guided":
                 zero_residual_(self.gen)  # start from the plain warp (a resumed run loads its own weights)
             self.disc = build_d_i(self.mcfg).to(self.device)
+        if cfg.extra_losses and cfg.stage != "omega":
+            raise WeightsError(f"extra losses {list(cfg.extra_losses)} apply to stage 2 (Ω) only, not to Φ")
         if cfg.omega_landmarks == "truth" and (cfg.stage != "omega" or cfg.pix2pix):
             raise WeightsError("omega_landmarks='truth' applies to stage 2 (Ω) only, not to Φ or the pix2pix baseline")
         self.gen_raw, self.disc_raw = self.gen, self.disc
@@ -227,14 +229,31 @@ class Trainer:
         d_loss = losses.discriminator_loss(self.disc(P_t, I_o), self.disc(P_t, fake.detach()))
         d_loss.backward()
         self.opt_d.step()
-        # Ω step (eq. 9)
+        # Ω step (eq. 9), plus the opt-in extra losses
         self.opt_g.zero_grad(set_to_none=True)
-        cgan = losses.generator_adv_loss(self.disc(P_t, fake))
+        extra = self.cfg.extra_losses
+        logs: dict[str, float] = {}
+        if "feature_matching" in extra:
+            d_fake, fake_feats = self.disc_raw.features(P_t, fake)
+            with torch.no_grad():
+                _, real_feats = self.disc_raw.features(P_t, I_o)
+        else:
+            d_fake = self.disc(P_t, fake)
+        cgan = losses.generator_adv_loss(d_fake)
         pix = losses.l1(fake, I_o, wt)
         total = losses.omega_total(cgan, pix, self.cfg.mus)
+        if "mouth_l1" in extra:
+            mask = torch.as_tensor(losses.mouth_mask(b.J_o, fake.shape[-1]), device=self.device)
+            term = losses.masked_l1(fake, I_o, mask, wt)
+            total = total + losses.EXTRA_LOSSES["mouth_l1"] * term
+            logs["mouth_l1"] = term.item()
+        if "feature_matching" in extra:
+            term = losses.feature_matching(real_feats, fake_feats)
+            total = total + losses.EXTRA_LOSSES["feature_matching"] * term
+            logs["feature_matching"] = term.item()
         total.backward()
         self.opt_g.step()
-        return {"loss_g": total.item(), "cgan": cgan.item(), "l1": pix.item(), "loss_d": d_loss.item()}
+        return {"loss_g": total.item(), "cgan": cgan.item(), "l1": pix.item(), **logs, "loss_d": d_loss.item()}
 
     def train_step(self) -> dict[str, float]:
         rng = np.random.default_rng([self.cfg.seed, self.step, self.rank])
