@@ -1,0 +1,58 @@
+#!/usr/bin/env python3
+"""Where does the identity distance of issue 5 come from? (No training; a weights folder.)
+
+For the eval's photo and video pairs, the eval's measures (identity distance among them) of:
+``copy`` (P_t), ``warp`` (the source's displacement), ``oracle_warp`` (P_t warped exactly onto
+the real J_o: perfect geometry, no new pixels), ``blur_copy`` (P_t blurred, σ = 1 px),
+``oracle`` (Ω fed J_o) and the model itself, and ``truth`` (I_o: 0 by definition). If
+``oracle_warp`` already costs what the target allows, geometry alone cannot meet it: Ω must
+paint what a warp cannot (teeth, the inside of the mouth).
+
+    python scripts/identity_study.py --data ../shared/data [--weights reenact/weights] [--split val]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import cv2
+
+from reenact.eval.evaluate import _Scorer, load_model, mean_displacement, methods, score_pairs, select_pairs
+from reenact.face.warp import warp_crop
+from reenact.paths import WEIGHTS_DIR
+from reenact.training.datasets import build_bank
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--weights", default=None, help="weights folder (default: the shipped weights)")
+    ap.add_argument("--split", default="val", choices=["val", "test"])
+    ap.add_argument("--max-pairs", type=int, default=60)
+    ap.add_argument("--json", default=None, help="also write the figures here")
+    a = ap.parse_args()
+    bank = build_bank(a.data, progress=False)
+    sets = select_pairs(bank, a.split, a.max_pairs, 0)
+    model = load_model(a.weights or WEIGHTS_DIR, "default", "onnx", 2)
+    base = methods(model, None, None, mean_displacement(bank))
+    gens = {k: base[k] for k in ("copy", "warp", "oracle", model.cfg.variant)}
+    gens["oracle_warp"] = lambda b, p: warp_crop(b.crops[p.target], b.points[p.target], b.points[p.truth])
+    gens["blur_copy"] = lambda b, p: cv2.GaussianBlur(b.crops[p.target], (0, 0), 1.0)
+    gens["truth"] = lambda b, p: b.crops[p.truth]
+    scorer = _Scorer()
+    out: dict = {}
+    for set_name, pairs in sets.items():
+        print(f"{set_name} (n={len(pairs)})  identity  Δ vs copy  expr.err  lower SSIM")
+        for name, gen in gens.items():
+            r = score_pairs(bank, pairs, gen, scorer, set_name == "video")
+            out[f"{set_name}/{name}"] = r
+            d = r["identity_distance"] - out[f"{set_name}/copy"]["identity_distance"]
+            print(f"  {name:12s} {r['identity_distance']:.3f}    {d:+.3f}    {r['expression_error']:.2f}     {r['lower_ssim']:.3f}")
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(out, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
