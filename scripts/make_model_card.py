@@ -51,13 +51,18 @@ def main() -> None:
     atomic_write_json(args.weights / "card.json", card)
     table = args.eval_md.read_text() if args.eval_md and args.eval_md.is_file() else "(see card.json)"
     val = metrics_at(args.run / "metrics_omega.jsonl", card["omega_steps"])
+    tcfg_path = args.run / "train_omega.json"
+    tcfg = json.loads(tcfg_path.read_text()) if tcfg_path.is_file() else {}
+    extra = tcfg.get("extra_losses") or []
+    loss = "μ = 1, 100" + (f", plus {' and '.join(f'`{e}`' for e in extra)} (`--extra-loss`)" if extra else "")
+    fed = {"truth": "fed the real J_o", "phi": "fed Φ's J_gen"}.get(tcfg.get("omega_landmarks"), "")
     md = f"""# Model card: reenact default weights
 
 - **Model:** Φ (guided landmark fusion, coordinates) + Ω (Table 1 U-Net, base width {cfg.base_width}),
   variant `{cfg.variant}`, preset `{cfg.preset}`; crop {cfg.preprocess.crop_size}², anchors `{cfg.preprocess.anchors}`,
   raster `{cfg.preprocess.raster}`. Files: `config.json`, `phi/omega.safetensors` (training, export),
   `phi/omega.onnx` (the live path).
-- **Training:** Ω trained {card['omega_steps']} steps at batch 8 (Adam 2e-4/1e-4, β=(0.5, 0.999), μ = 1, 100);
+- **Training:** Ω trained {card['omega_steps']} steps at batch 8 (Adam 2e-4/1e-4, β=(0.5, 0.999), {loss}{"; " + fed if fed else ""});
   Φ kept at its best validation step ({card['phi_best_step']}; see below). Validation at step {val.get('step', '?')}:
   SSIM {val.get('val_ssim', float('nan')):.4f}, PSNR {val.get('val_psnr', float('nan')):.2f} dB (32 validation pairs).
 - **Command:** `{args.command}`
