@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from reenact.config import EXTRA_LOSS_NAMES
 from reenact.errors import ReenactError
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,7 @@ log = logging.getLogger(__name__)
 @click.option("--omega-landmarks", type=click.Choice(["phi", "truth"]), default="phi", show_default=True,
               help="Stage 2: landmarks fed to Ω while training: Φ's J_gen (the paper) or the real J_o "
                    "(Ω learns to paint the landmarks it is given; validation always uses Φ).")
-@click.option("--extra-loss", "extra_losses", type=click.Choice(["mouth_l1", "feature_matching"]), multiple=True,
+@click.option("--extra-loss", "extra_losses", type=click.Choice(EXTRA_LOSS_NAMES), multiple=True,
               help="Stage 2: add a loss beyond the paper's eq. 9 (repeatable): mouth_l1 = L1 on the mouth "
                    "alone (teeth, open mouths); feature_matching = L1 between D_I's features of real and "
                    "generated faces.")

@@ -177,6 +177,7 @@ def lower_face_mask(points_crop: np.ndarray, size: int = 256) -> np.ndarray:
     31, 33, 35). Pass the landmarks of the *real* face (e.g. J_o / I_o's) so every method is
     scored on one region; points outside the crop are clipped by the rasteriser.
     """
+    from reenact.face.rasterize import hull_mask
     from reenact.face.topology import LOWER_FACE
 
     pts = _check_points(points_crop, "lower_face_mask", "points_crop")
@@ -184,11 +185,7 @@ def lower_face_mask(points_crop: np.ndarray, size: int = 256) -> np.ndarray:
         raise ValueError("lower_face_mask: points contain nan or inf")
     if size < 1:
         raise ValueError(f"lower_face_mask: size must be >= 1, got {size}")
-    shift = 4  # sub-pixel precision for fillConvexPoly
-    hull = cv2.convexHull(np.round(pts[list(LOWER_FACE)] * (1 << shift)).astype(np.int32))
-    mask = np.zeros((size, size), np.uint8)
-    cv2.fillConvexPoly(mask, hull, 1, lineType=cv2.LINE_8, shift=shift)
-    return mask.astype(bool)
+    return hull_mask(pts, LOWER_FACE, size).astype(bool)
 
 
 #: Mouth points (outer and inner lip), the usual subset for ``expression_error``.

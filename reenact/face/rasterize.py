@@ -31,6 +31,16 @@ def _check(points: np.ndarray) -> np.ndarray:
     return pts
 
 
+def hull_mask(points: np.ndarray, idx: tuple[int, ...] | list[int], size: int = 256) -> np.ndarray:
+    """(size,size) uint8 mask, 1 inside the convex hull of ``points[idx]`` (sub-pixel vertices);
+    the region masks of the eval (lower face) and of training losses (mouth)."""
+    pts = np.asarray(points, np.float64)[list(idx)]
+    hull = cv2.convexHull(np.round(pts * (1 << _SHIFT)).astype(np.int32))
+    mask = np.zeros((size, size), np.uint8)
+    cv2.fillConvexPoly(mask, hull, 1, lineType=cv2.LINE_8, shift=_SHIFT)
+    return mask
+
+
 def gaussian_image(points: np.ndarray, size: int = 256, sigma: float = 1.5) -> np.ndarray:
     """1-channel Gaussian-dot landmark image, [size,size] float32 in [-1,1]."""
     pts = _check(points)

@@ -27,12 +27,15 @@ import cv2
 import numpy as np
 import torch
 
+from reenact.face.rasterize import hull_mask
+from reenact.face.topology import PARTS
+
 _EPS = 1e-6
 
 #: The opt-in additions to eq. (9) and their weights in L_Ω (the paper's L1 weight μ2 is 100).
 EXTRA_LOSSES: dict[str, float] = {"mouth_l1": 25.0, "feature_matching": 50.0}
-#: Outer-lip points (dlib 48..59): the mouth region of ``mouth_mask``.
-_OUTER_LIP = list(range(48, 60))
+#: Outer-lip points: the mouth region of ``mouth_mask``.
+_OUTER_LIP = range(*PARTS["outer_lip"])
 
 
 def bce(prob: torch.Tensor, target_is_real: bool) -> torch.Tensor:
@@ -80,8 +83,7 @@ def mouth_mask(points: np.ndarray, size: int = 256, grow: int = 6) -> np.ndarray
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1)) if grow > 0 else None
     out = np.zeros((len(pts), 1, size, size), np.float32)
     for i, p in enumerate(pts):
-        m = np.zeros((size, size), np.uint8)
-        cv2.fillConvexPoly(m, cv2.convexHull(np.round(p[_OUTER_LIP] * 16).astype(np.int32)), 1, cv2.LINE_8, 4)
+        m = hull_mask(p, _OUTER_LIP, size)
         out[i, 0] = cv2.dilate(m, kernel) if kernel is not None else m
     return out
 
