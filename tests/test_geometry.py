@@ -185,6 +185,81 @@ def test_warp_maps_region_offset_matches_full_frame() -> None:
     assert np.abs(part.astype(int) - full[y0:y1, x0:x1].astype(int)).max() <= 1
 
 
+def _open_mouth(points: np.ndarray) -> np.ndarray:
+    """The template with a wide-open mouth: lower lip and chin drop, corners pulled in and down."""
+    dst = points.astype(np.float32).copy()
+    dst[[55, 56, 57, 58, 59, 65, 66, 67]] += np.float32([0.0, 18.0])
+    dst[[5, 6, 7, 8, 9, 10, 11]] += np.float32([0.0, 9.0])
+    dst[[48, 60]] += np.float32([5.0, 5.0])
+    dst[[54, 64]] += np.float32([-5.0, 5.0])
+    return dst
+
+
+def _exact_maps(mesh: warp.Mesh, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The piecewise-affine map evaluated exactly at every pixel centre that lies in exactly one
+    unfolded triangle (point-in-triangle by barycentric weights, no rasterisation): x, y, mask."""
+    ys, xs = np.mgrid[0:size, 0:size].astype(np.float64)
+    mx, my = np.zeros((size, size)), np.zeros((size, size))
+    hits = np.zeros((size, size), int)
+    unfolded = np.zeros((size, size), bool)
+    for t in mesh.tris:
+        d, s = mesh.dst[t].astype(np.float64), mesh.src[t].astype(np.float64)
+        E = np.stack([d[1] - d[0], d[2] - d[0]], 1)
+        if abs(np.linalg.det(E)) < 1e-6:
+            continue
+        l1, l2 = np.einsum("ij,jhw->ihw", np.linalg.inv(E), np.stack([xs - d[0, 0], ys - d[0, 1]]))
+        lam = np.stack([1 - l1 - l2, l1, l2])
+        m = (lam > 1e-6).all(0)  # strictly inside: a centre on a shared edge is skipped
+        mx[m] = np.einsum("khw,k->hw", lam, s[:, 0])[m]
+        my[m] = np.einsum("khw,k->hw", lam, s[:, 1])[m]
+        hits += m
+        S = np.stack([s[1] - s[0], s[2] - s[0]], 1)
+        unfolded |= m & (np.sign(np.linalg.det(S)) == np.sign(np.linalg.det(E)))
+    return mx, my, (hits == 1) & unfolded
+
+
+def test_triangulation_tiles_the_crop() -> None:
+    """Every triangle keeps one orientation and together they cover the crop exactly once."""
+    tris = warp.triangles(CROP_SIZE)
+    pts = warp.crop_mesh(TEMPLATE_256, TEMPLATE_256).src
+    a, b, c = pts[tris[:, 0]], pts[tris[:, 1]], pts[tris[:, 2]]
+    area = 0.5 * ((b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0]))
+    assert (area > 0).all()
+    assert area.sum() == pytest.approx((CROP_SIZE - 1) ** 2, rel=1e-5)
+
+
+def test_open_mouth_warp_is_exactly_piecewise_affine_at_every_pixel() -> None:
+    """A wide-open mouth squeezes triangles between nostril and lip corner to slivers. Every
+    pixel inside one unfolded triangle reads from exactly where that triangle's affine map
+    says, edge pixels of the slivers included: no seam. (The rasteriser alone marks a pixel
+    an edge merely touches, and reading it with the wrong, extrapolated map drew the seam.)"""
+    mesh = warp.crop_mesh(TEMPLATE_256, _open_mouth(TEMPLATE_256))
+    s = warp._signed_areas(mesh.src, mesh.tris)
+    d = warp._signed_areas(mesh.dst, mesh.tris)
+    same = np.sign(s) == np.sign(d)
+    assert (np.abs(s) / np.abs(d))[same].max() > 2.5  # the deformation squeezes some triangle hard
+    map_x, map_y, covered = warp.warp_maps(mesh, (CROP_SIZE, CROP_SIZE))
+    ex, ey, checked = _exact_maps(mesh, CROP_SIZE)
+    assert checked.mean() > 0.95 and covered[checked].all()
+    err = np.hypot(map_x - ex, map_y - ey)[checked]
+    assert err.max() < 0.01
+
+
+def test_draw_order_puts_folded_and_squeezed_triangles_first() -> None:
+    tris = np.array([[0, 1, 2], [0, 1, 2], [0, 1, 2]], np.int32)
+    src = np.float32([[0, 0], [10, 0], [0, 10]])
+    # the same source triangle drawn as: kept (ratio 1), folded, squeezed 10x
+    meshes = [np.float32([[0, 0], [10, 0], [0, 10]]), np.float32([[0, 0], [0, 10], [10, 0]]),
+              np.float32([[0, 0], [10, 0], [0, 1]])]
+    order = [warp.draw_order(warp.Mesh(src, m, tris[:1]))[0] for m in meshes]
+    assert order == [0, 0, 0]
+    # three triangles in one mesh (vertices duplicated): folded, then squeezed, then kept
+    v_src = np.concatenate([src, src, src])
+    v_dst = np.concatenate(meshes)
+    m = warp.Mesh(v_src, v_dst, np.array([[0, 1, 2], [3, 4, 5], [6, 7, 8]], np.int32))
+    assert warp.draw_order(m).tolist() == [1, 2, 0]
+
+
 # -- flip --------------------------------------------------------------------------------
 def test_mirror_is_an_involution() -> None:
     m = np.array(MIRROR)

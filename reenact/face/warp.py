@@ -120,30 +120,93 @@ def warp_maps(mesh: Mesh, shape: tuple[int, int], offset: tuple[int, int] = (0, 
     return _maps_at(mesh, mesh.dst - (ox, oy), np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32), ox, oy)
 
 
-def _maps_at(mesh: Mesh, grid_dst: np.ndarray, xs1: np.ndarray, ys1: np.ndarray, ox: int, oy: int):
-    """Maps sampled at region coordinates xs1 x ys1; ``grid_dst`` is mesh.dst in grid pixels."""
-    h, w = len(ys1), len(xs1)
-    n = len(mesh.tris)
-    # triangle index map: draw each destination triangle with its id (+1; 0 = none)
+def _fold_and_squeeze(mesh: Mesh) -> tuple[np.ndarray, np.ndarray]:
+    """Per triangle: folded (dst orientation differs from src) and squeeze (src area / dst area)."""
+    s, d = _signed_areas(mesh.src, mesh.tris), _signed_areas(mesh.dst, mesh.tris)
+    folded = np.sign(s) != np.sign(d)
+    return folded, np.where(folded, np.inf, np.abs(s) / np.maximum(np.abs(d), 1e-9))
+
+
+def draw_order(mesh: Mesh, squeezed_last: bool = False) -> np.ndarray:
+    """Triangle ids in the order they are rasterised: folded ones first (their well-shaped
+    neighbours then own the pixels they overlap), the rest by squeeze, least squeezed last
+    (or, with ``squeezed_last``, most squeezed last)."""
+    folded, squeeze = _fold_and_squeeze(mesh)
+    key = np.where(folded, -np.inf, squeeze if squeezed_last else -squeeze)
+    return np.argsort(key, kind="stable")
+
+
+def _signed_areas(v: np.ndarray, tris: np.ndarray) -> np.ndarray:
+    a, b, c = (v[tris[:, k]].astype(np.float64) for k in range(3))
+    return 0.5 * ((b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0]))
+
+
+def _id_map(polys: np.ndarray, h: int, w: int, order: np.ndarray) -> np.ndarray:
+    """Triangle id per pixel (-1: none), the triangle drawn last winning shared pixels.
+    ``polys``: [T,3,2] int32 destination corners in 1/16 pixel."""
     id_img = np.zeros((h, w), np.int32)
-    for t, (a, b, c) in enumerate(mesh.tris):
-        poly = np.round(grid_dst[[a, b, c]] * 16).astype(np.int32)
-        cv2.fillConvexPoly(id_img, poly, t + 1, lineType=cv2.LINE_8, shift=4)
-    index = id_img - 1
-    covered = index >= 0
-    tri_id = np.where(covered, index, 0)
-    # affine dst->src per triangle, in region coordinates: solve all 3x3 systems at once
+    for t in order.tolist():
+        cv2.fillConvexPoly(id_img, polys[t], t + 1, lineType=cv2.LINE_8, shift=4)
+    return id_img - 1
+
+
+def _maps_at(mesh: Mesh, grid_dst: np.ndarray, xs1: np.ndarray, ys1: np.ndarray, ox: int, oy: int):
+    """Maps sampled at region coordinates xs1 x ys1; ``grid_dst`` is mesh.dst in grid pixels.
+
+    Rasterising the triangle ids marks every pixel an edge touches, so an edge pixel can get
+    a triangle its centre lies outside. A triangle squeezed thin (an open mouth pulls the lip
+    corner towards the nose) maps half a pixel to many source pixels, so reading a pixel that
+    lies in it with a neighbour's affine map drew a seam. So the ids are drawn twice, tamest
+    triangle last and most squeezed last; where they disagree and the squeezed one contains
+    the pixel's centre, it reads the pixel (near a vertex, where neither does, every triangle
+    is searched). Where one triangle touched a pixel alone, its centre lies in it.
+    """
+    h, w = len(ys1), len(xs1)
+    polys = np.round(grid_dst[mesh.tris] * 16).astype(np.int32)
+    id_a = _id_map(polys, h, w, draw_order(mesh))
+    id_b = _id_map(polys, h, w, draw_order(mesh, squeezed_last=True))
+    covered = id_a >= 0
+    tri_a = np.where(covered, id_a, 0)
+    n = len(mesh.tris)
+    # per triangle: barycentric weights as an affine function of (x, y, 1) in region coordinates
     d = mesh.dst[mesh.tris].astype(np.float64) - (ox, oy)  # [T,3,2]
-    D = np.concatenate([d, np.ones((n, 3, 1))], 2)  # [T,3,3]
-    S = mesh.src[mesh.tris].astype(np.float64)  # [T,3,2]
+    D = np.concatenate([d, np.ones((n, 3, 1))], 2)  # [T,3,3], rows (x, y, 1) of the vertices
     ok = np.abs(np.linalg.det(D)) > 1e-9
-    A = np.tile(np.array([[1.0, 0.0, ox], [0.0, 1.0, oy]]), (n, 1, 1))  # degenerate triangles: identity
-    if ok.any():
-        A[ok] = np.linalg.solve(D[ok], S[ok]).transpose(0, 2, 1)
+    B = np.zeros((n, 3, 3))
+    B[ok] = np.linalg.inv(D[ok]).transpose(0, 2, 1)  # lam = B @ (x, y, 1)
+    B[~ok] = np.array([[0.0, 0.0, 1.0], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]])  # degenerate: vertex 0
+    S = mesh.src[mesh.tris].astype(np.float64)  # [T,3,2]
+    A = np.einsum("tkc,tkj->tcj", S, B).astype(np.float32)  # [T,2,3]: (x, y, 1) -> source
     ys, xs = np.meshgrid(ys1, xs1, indexing="ij")
-    At = A.astype(np.float32)[tri_id]  # [h,w,2,3]
+    At = A[tri_a]  # [h,w,2,3]
     map_x = At[..., 0, 0] * xs + At[..., 0, 1] * ys + At[..., 0, 2]
     map_y = At[..., 1, 0] * xs + At[..., 1, 1] * ys + At[..., 1, 2]
+    # where the two orders disagree, the pixel's centre may lie in the most squeezed triangle
+    # that touches it (id_b) rather than the tamest (id_a): then read it with id_b's map
+    redo = covered & (id_a != id_b)
+    if redo.any():
+        ry, rx = np.nonzero(redo)
+        tb = id_b[ry, rx]
+        p = np.stack([xs[ry, rx], ys[ry, rx], np.ones(len(ry), np.float32)], 1).astype(np.float64)  # [k,3]
+        folded, _ = _fold_and_squeeze(mesh)
+        usable = ok & ~folded
+
+        def contains(t: np.ndarray, q: np.ndarray) -> np.ndarray:
+            return (np.einsum("kij,kj->ki", B[t], q).min(-1) >= -1e-6) & usable[t]
+
+        in_b = contains(tb, p)
+        # near a vertex the centre can lie in a third triangle: search all of them (few pixels)
+        lost = ~in_b & ~contains(id_a[ry, rx], p)
+        if lost.any():
+            lam = np.einsum("tij,kj->kti", B, p[lost])  # [k,T,3]
+            score = np.where(usable[None], lam.min(-1), -np.inf)
+            best = score.argmax(1)
+            found = score[np.arange(len(best)), best] >= -1e-6
+            tb[np.flatnonzero(lost)[found]] = best[found]
+            in_b[np.flatnonzero(lost)[found]] = True
+        ry, rx, tb, p = ry[in_b], rx[in_b], tb[in_b], p[in_b].astype(np.float32)
+        map_x[ry, rx] = (A[tb, 0] * p).sum(-1)
+        map_y[ry, rx] = (A[tb, 1] * p).sum(-1)
     map_x = np.where(covered, map_x, xs + ox).astype(np.float32)
     map_y = np.where(covered, map_y, ys + oy).astype(np.float32)
     return map_x, map_y, covered.astype(np.uint8)
