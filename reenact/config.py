@@ -131,6 +131,9 @@ class TrainConfig:
     lambdas: tuple[float, float, float] = (0.1, 10.0, 100.0)  # eq. 6: adversarial, cycle, L1
     mus: tuple[float, float] = (1.0, 100.0)  # eq. 9: cGAN, L1 pixel
     seed: int = 0  # seeds torch, numpy and the pair sampler
+    # seeds the person split (train/val/test) the bank was built with; kept apart from ``seed`` so a
+    # second training seed does not move people between splits (evaluate with the same --seed)
+    split_seed: int = 0
     checkpoint_every: int = 500  # steps between checkpoints
     log_every: int = 10  # steps between progress-bar / log updates
     val_every: int = 0  # steps between validation runs; 0 = once per epoch
@@ -147,6 +150,8 @@ class TrainConfig:
     omega_landmarks: Literal["phi", "truth"] = "phi"
 
     def __post_init__(self) -> None:
+        if self.split_seed < 0:
+            raise ConfigError(f"split_seed must be >= 0, got {self.split_seed}")
         unknown = [n for n in self.extra_losses if n not in EXTRA_LOSS_NAMES]
         if unknown:
             raise ConfigError(f"unknown extra losses {unknown}; expected some of {', '.join(EXTRA_LOSS_NAMES)}")

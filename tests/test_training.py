@@ -250,3 +250,25 @@ def test_train_extra_loss_flag(capsys):
     rc = main(["train", "omega", "--dry-run", "--extra-loss", "perceptual"])
     err = capsys.readouterr().err
     assert rc != 0 and "perceptual" in err and "Traceback" not in err
+
+
+def test_training_seed_does_not_move_people_between_splits(monkeypatch, tmp_path, capsys):
+    """--seed changes initialisation and batches only; the person split follows --split-seed
+    (default 0, eval's default), so a second training seed cannot train on test people."""
+    import reenact.training.datasets as ds
+    from reenact.errors import ReenactError
+
+    seen = []
+
+    def spy(data, **kw):
+        seen.append(kw.get("seed", 0))
+        raise ReenactError("stop here: only the split seed is under test")
+
+    monkeypatch.setattr(ds, "build_bank", spy)
+    for args, want in ((["--seed", "3"], 0), (["--seed", "3", "--split-seed", "2"], 2)):
+        rc = main(["train", "omega", "--data", str(tmp_path), "--out", str(tmp_path / "run"), *args])
+        assert rc != 0 and seen[-1] == want
+    rc = main(["train", "omega", "--data", str(tmp_path), "--split-seed", "-1", "--dry-run"])
+    err = capsys.readouterr().err
+    assert rc != 0 and "split-seed" in err and "Traceback" not in err
+    assert TrainConfig(split_seed=2).to_dict()["split_seed"] == 2

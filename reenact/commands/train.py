@@ -27,7 +27,12 @@ log = logging.getLogger(__name__)
 @click.option("--steps", type=int, default=None, help="Optimiser steps (default: the paper's epochs converted to steps).")
 @click.option("--epochs", type=int, default=None, help="Length in epochs (one epoch = one pass over the distinct targets).")
 @click.option("--batch-size", type=int, default=8, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the initialisation, the batches and the pair sampler.")
+@click.option("--split-seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Seed of the person split (70/10/20 train/val/test). Keep it equal to `reenact eval "
+                   "--seed` so no validation or test person is trained on; change --seed, not this, "
+                   "for a second training run.")
 @click.option("--checkpoint-every", type=int, default=500, show_default=True, help="Steps between checkpoints.")
 @click.option("--val-every", type=int, default=0, help="Steps between validation runs (0 = once per epoch).")
 @click.option("--resume/--no-resume", default=True, show_default=True, help="Continue from the checkpoint in --out.")
@@ -46,7 +51,7 @@ log = logging.getLogger(__name__)
                    "alone (teeth, open mouths); feature_matching = L1 between D_I's features of real and "
                    "generated faces.")
 @click.option("--dry-run", is_flag=True, help="Print the resolved config and exit without training.")
-def train(stage, data, out, variant, preset, steps, epochs, batch_size, seed, checkpoint_every, val_every, resume, phi_dir,
+def train(stage, data, out, variant, preset, steps, epochs, batch_size, seed, split_seed, checkpoint_every, val_every, resume, phi_dir,
           device, threads, cache_dir, upsample, pix2pix, omega_landmarks, extra_losses, dry_run):
     """Train Φ (stage 1) or Ω on a frozen Φ (stage 2).
 
@@ -68,7 +73,8 @@ def train(stage, data, out, variant, preset, steps, epochs, batch_size, seed, ch
 
         if not torch.cuda.is_available():
             raise ReenactError(f"--device {device} asked for, but torch sees no CUDA GPU", hint="use --device cpu")
-    cfg_kwargs = dict(stage=stage, model=mcfg, batch_size=batch_size, seed=seed, checkpoint_every=checkpoint_every,
+    cfg_kwargs = dict(stage=stage, model=mcfg, batch_size=batch_size, seed=seed, split_seed=split_seed,
+                      checkpoint_every=checkpoint_every,
                       val_every=val_every, device=device, num_threads=threads, pix2pix=pix2pix,
                       omega_landmarks=omega_landmarks, extra_losses=tuple(dict.fromkeys(extra_losses)))
     if dry_run and data is None:
@@ -80,7 +86,7 @@ def train(stage, data, out, variant, preset, steps, epochs, batch_size, seed, ch
         from reenact.training.trainer import init_distributed
 
         init_distributed()
-        bank = build_bank(data, cache_dir=cache_dir, seed=seed)
+        bank = build_bank(data, cache_dir=cache_dir, seed=split_seed)
         n_targets = len({p.target for p in make_pairs(bank, "train", seed=seed)})
     if steps is None:
         ep = epochs if epochs is not None else PAPER_EPOCHS[stage]
