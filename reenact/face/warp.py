@@ -159,7 +159,8 @@ def _maps_at(mesh: Mesh, grid_dst: np.ndarray, xs1: np.ndarray, ys1: np.ndarray,
     lies in it with a neighbour's affine map drew a seam. So the ids are drawn twice, tamest
     triangle last and most squeezed last; where they disagree and the squeezed one contains
     the pixel's centre, it reads the pixel (near a vertex, where neither does, every triangle
-    is searched). Where one triangle touched a pixel alone, its centre lies in it.
+    is searched). Where both orders agree, one triangle touched the pixel (or several that are
+    equally squeezed, e.g. unmoved), so its centre lies in it or the maps agree.
     """
     h, w = len(ys1), len(xs1)
     polys = np.round(grid_dst[mesh.tris] * 16).astype(np.int32)
