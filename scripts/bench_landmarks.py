@@ -4,6 +4,8 @@ Prints a markdown table (for BENCHMARKS.md) with the machine and the date.
 
     /tmp/venv/bin/python scripts/bench_landmarks.py            # dlib detect / track, warps
     /tmp/venv_mp/bin/python scripts/bench_landmarks.py         # the same plus mediapipe (numpy<2 venv)
+    git show REV:reenact/face/warp.py > /tmp/warp_old.py
+    python scripts/bench_landmarks.py --compare-warp /tmp/warp_old.py   # + that warp, interleaved
 
 The face is the public-domain astronaut (scikit-image), scaled 1.5x into the frame so it is
 webcam-sized (~65 px between the eyes at 640x480) and moved by a pixel or two per frame.
@@ -49,6 +51,20 @@ def timed(fn: Callable[[int], object], n: int, warmup: int = 3) -> np.ndarray:
     return out
 
 
+def timed_interleaved(fns: list[Callable[[int], object]], n: int, warmup: int = 3) -> list[np.ndarray]:
+    """Like :func:`timed` for several functions called in turn, so they share the machine's load."""
+    for i in range(warmup):
+        for fn in fns:
+            fn(i)
+    out = [np.empty(n) for _ in fns]
+    for i in range(n):
+        for k, fn in enumerate(fns):
+            t0 = time.perf_counter()
+            fn(i)
+            out[k][i] = (time.perf_counter() - t0) * 1e3
+    return out
+
+
 def astronaut() -> np.ndarray:
     from skimage import data
 
@@ -74,6 +90,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-n", "--repeats", type=int, default=100, help="timed calls per stage")
     ap.add_argument("--cv-threads", type=int, default=None, help="cv2.setNumThreads (default: OpenCV's own)")
+    ap.add_argument("--compare-warp", default=None, metavar="WARP_PY",
+                    help="also time this warp.py (e.g. from `git show REV:reenact/face/warp.py`), interleaved")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     if args.cv_threads is not None:
@@ -143,6 +161,25 @@ def main() -> None:
 
     rows.append(row("piecewise-affine warp, face region of a 1280x720 frame (image_mesh + warp_image)",
                     timed(hd_warp, n), f"region {region[1]}x{region[0]} px, {lm_hd.box[2] - lm_hd.box[0]} px face"))
+
+    # a wide-open mouth squeezes triangles beside the lips: the case the containing-triangle
+    # pixel assignment exists for; with --compare-warp both run interleaved, call by call
+    from reenact.face import warp as warp_now
+    from reenact.synthetic import open_mouth
+
+    wide = open_mouth(src, 0.35)
+    impls = [("", warp_now)]
+    if args.compare_warp:
+        spec = importlib.util.spec_from_file_location("warp_compared", args.compare_warp)
+        other = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(other)
+        impls.append((f" [{args.compare_warp}]", other))
+    for label, fn in (("piecewise-affine warp, wide-open mouth, 256x256 crop", lambda m: m.warp_crop(crop, src, wide)),
+                      ("piecewise-affine warp, wide-open mouth, 1280x720 face region, step 2",
+                       lambda m: m.warp_image(hd, m.image_mesh(lm_hd.points, al_hd.to_image(wide), al_hd.M),
+                                              shape=region, offset=(int(x0), int(y0)), step=2))):
+        times = timed_interleaved([lambda i, m=m, fn=fn: fn(m) for _, m in impls], n)
+        rows += [row(label + name, t) for (name, _), t in zip(impls, times, strict=True)]
 
     import dlib
 
