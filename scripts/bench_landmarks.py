@@ -93,6 +93,8 @@ def main() -> None:
     ap.add_argument("--compare-warp", default=None, metavar="WARP_PY",
                     help="also time this warp.py (e.g. from `git show REV:reenact/face/warp.py`), interleaved")
     args = ap.parse_args()
+    if args.compare_warp and not os.path.isfile(args.compare_warp):
+        raise SystemExit(f"--compare-warp: no such file {args.compare_warp} (make one with git show REV:reenact/face/warp.py)")
     logging.basicConfig(level=logging.WARNING)
     if args.cv_threads is not None:
         cv2.setNumThreads(args.cv_threads)
