@@ -3,7 +3,8 @@
 One implementation for the ``warp`` baseline, the ``guided`` variant's Ω input and the live
 paste-back (at crop and at full resolution). The triangulation is computed once on the
 canonical template, so every face uses the same triangles and no triangle flips between
-frames. A warp is a triangle-index map (``fillConvexPoly``) plus one ``cv2.remap``.
+frames. A warp is two triangle-index maps (``fillConvexPoly``; see :func:`_maps_at` for why two)
+plus one ``cv2.remap``; every pixel is read with the triangle that contains its centre.
 """
 
 from __future__ import annotations
