@@ -132,7 +132,10 @@ def draw_order(mesh: Mesh, squeezed_last: bool = False) -> np.ndarray:
     """Triangle ids in the order they are rasterised: folded ones first (their well-shaped
     neighbours then own the pixels they overlap), the rest by squeeze, least squeezed last
     (or, with ``squeezed_last``, most squeezed last)."""
-    folded, squeeze = _fold_and_squeeze(mesh)
+    return _order(*_fold_and_squeeze(mesh), squeezed_last)
+
+
+def _order(folded: np.ndarray, squeeze: np.ndarray, squeezed_last: bool) -> np.ndarray:
     key = np.where(folded, -np.inf, squeeze if squeezed_last else -squeeze)
     return np.argsort(key, kind="stable")
 
@@ -165,8 +168,9 @@ def _maps_at(mesh: Mesh, grid_dst: np.ndarray, xs1: np.ndarray, ys1: np.ndarray,
     """
     h, w = len(ys1), len(xs1)
     polys = np.round(grid_dst[mesh.tris] * 16).astype(np.int32)
-    id_a = _id_map(polys, h, w, draw_order(mesh))
-    id_b = _id_map(polys, h, w, draw_order(mesh, squeezed_last=True))
+    folded, squeeze = _fold_and_squeeze(mesh)
+    id_a = _id_map(polys, h, w, _order(folded, squeeze, squeezed_last=False))
+    id_b = _id_map(polys, h, w, _order(folded, squeeze, squeezed_last=True))
     covered = id_a >= 0
     tri_a = np.where(covered, id_a, 0)
     n = len(mesh.tris)
@@ -190,7 +194,6 @@ def _maps_at(mesh: Mesh, grid_dst: np.ndarray, xs1: np.ndarray, ys1: np.ndarray,
         ry, rx = np.nonzero(redo)
         tb = id_b[ry, rx]
         p = np.stack([xs[ry, rx], ys[ry, rx], np.ones(len(ry), np.float32)], 1).astype(np.float64)  # [k,3]
-        folded, _ = _fold_and_squeeze(mesh)
         usable = ok & ~folded
 
         def contains(t: np.ndarray, q: np.ndarray) -> np.ndarray:
