@@ -114,7 +114,7 @@ def model_config(variant: str = "guided", preset: str = "lite", **overrides: Any
 
 
 #: Opt-in additions to the paper's L_Ω (weights in ``reenact.training.losses.EXTRA_LOSSES``).
-EXTRA_LOSS_NAMES: tuple[str, ...] = ("mouth_l1", "feature_matching")
+EXTRA_LOSS_NAMES: tuple[str, ...] = ("mouth_l1", "feature_matching", "mouth_gan")
 
 
 @dataclass(frozen=True)
@@ -141,7 +141,7 @@ class TrainConfig:
     device: str = "cpu"  # 'cpu' | 'cuda' | 'cuda:N'
     num_threads: int = 0  # torch intra-op threads; 0 = torch's default
     # stage 2 only: additions to eq. 9 beyond the paper, names of training.losses.EXTRA_LOSSES
-    # ('mouth_l1', 'feature_matching'); () trains exactly the paper's L_Ω
+    # ('mouth_l1', 'feature_matching', 'mouth_gan'); () trains exactly the paper's L_Ω
     extra_losses: tuple[str, ...] = ()
     pix2pix: bool = False  # stage 2 only: the pix2pix baseline, Ω fed the source's landmark image (no Φ)
     # stage 2 only: the landmarks Ω is fed while training: 'phi' = Φ's J_gen (the paper's section V-B),

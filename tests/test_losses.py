@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from reenact.config import TrainConfig
+from reenact.face.topology import TEMPLATE_256
 from reenact.training import losses
 
 
@@ -120,3 +121,24 @@ def test_unknown_extra_loss_is_a_config_error():
 
     with pytest.raises(ConfigError, match="perceptual"):
         TrainConfig(extra_losses=("perceptual",))
+
+
+def test_mouth_windows_centre_the_mouth_and_stay_inside_the_crop():
+    pts = TEMPLATE_256[None].astype(np.float64)
+    (x0, y0), = losses.mouth_windows(pts, 256, 96)
+    centre = pts[0, 48:68].mean(0)
+    assert abs(x0 + 48 - centre[0]) <= 0.5 and abs(y0 + 48 - centre[1]) <= 0.5
+    low = pts + np.array([0.0, 200.0])  # mouth pushed below the crop: the window is shifted back in
+    (x1, y1), = losses.mouth_windows(low, 256, 96)
+    assert y1 == 256 - 96 and x1 == x0
+    with pytest.raises(ValueError, match="window"):
+        losses.mouth_windows(pts, 256, 300)
+
+
+def test_crop_windows_cuts_each_image_at_its_corner_and_passes_gradients():
+    imgs = torch.arange(2 * 3 * 8 * 8, dtype=torch.float32).view(2, 3, 8, 8).requires_grad_(True)
+    out = losses.crop_windows(imgs, np.array([[1, 2], [4, 0]]), win=4)
+    assert out.shape == (2, 3, 4, 4)
+    assert torch.equal(out[0], imgs[0, :, 2:6, 1:5]) and torch.equal(out[1], imgs[1, :, 0:4, 4:8])
+    out.sum().backward()
+    assert imgs.grad[0, :, 2:6, 1:5].eq(1).all() and imgs.grad[0].sum() == 3 * 16

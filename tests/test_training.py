@@ -244,6 +244,29 @@ def test_omega_trains_with_the_extra_losses_and_logs_them(tiny_bank, tmp_path):
         Trainer(_cfg("phi", extra_losses=("mouth_l1",)), tiny_bank, tmp_path)
 
 
+def test_mouth_gan_trains_d_m_and_resumes_it(tiny_bank, tmp_path):
+    _phi(tiny_bank, tmp_path)
+    t = Trainer(_cfg("omega", steps=2, extra_losses=("mouth_gan",)), tiny_bank, tmp_path)
+    dm_before = {k: v.clone() for k, v in t.disc_m_raw.state_dict().items()}
+    t.run(progress=False)
+    line = json.loads((tmp_path / "metrics_omega.jsonl").read_text().splitlines()[-1])
+    assert line["mouth_gan"] > 0 and line["loss_dm"] > 0
+    assert any(not torch.equal(dm_before[k], v) for k, v in t.disc_m_raw.state_dict().items())
+    # the checkpoint carries D_M and its optimiser; a resumed trainer gets them back exactly
+    u = Trainer(_cfg("omega", steps=4, extra_losses=("mouth_gan",)), tiny_bank, tmp_path)
+    assert u.load_checkpoint() and u.step == 2
+    for k, v in t.disc_m_raw.state_dict().items():
+        assert torch.equal(u.disc_m_raw.state_dict()[k], v)
+    assert u.opt_dm.state_dict()["state"] and len(u.opt_dm.state_dict()["state"]) == len(t.opt_dm.state_dict()["state"])
+
+
+def test_mouth_gan_cannot_resume_a_checkpoint_without_d_m(tiny_bank, tmp_path):
+    _phi(tiny_bank, tmp_path)
+    Trainer(_cfg("omega", steps=1), tiny_bank, tmp_path).run(progress=False)
+    with pytest.raises(WeightsError, match="without the mouth_gan loss"):
+        Trainer(_cfg("omega", steps=2, extra_losses=("mouth_gan",)), tiny_bank, tmp_path).load_checkpoint()
+
+
 def test_train_extra_loss_flag(capsys):
     rc = main(["train", "omega", "--dry-run", "--extra-loss", "mouth_l1", "--extra-loss", "mouth_l1"])
     assert rc == 0 and json.loads(capsys.readouterr().out)["extra_losses"] == ["mouth_l1"]

@@ -30,6 +30,11 @@ def build_d_i(cfg: ModelConfig) -> MarkovDiscriminator:
     return MarkovDiscriminator(6, cfg.base_width)
 
 
+def build_d_m(cfg: ModelConfig) -> MarkovDiscriminator:
+    """D_M (beyond the paper, ``mouth_gan``): D_I's architecture on mouth windows of P_t and the face."""
+    return MarkovDiscriminator(6, cfg.base_width)
+
+
 __all__ = [
     "ExpressionTransfer",
     "GuidedLandmarkFusion",
@@ -39,6 +44,7 @@ __all__ = [
     "MarkovDiscriminator",
     "UNetGenerator",
     "build_d_i",
+    "build_d_m",
     "build_d_j",
     "build_omega",
     "build_phi",

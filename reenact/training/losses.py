@@ -18,7 +18,9 @@ Beyond the paper (stage 2 only, opt-in with ``TrainConfig.extra_losses``): ``mou
 on the mouth alone, where a warp cannot supply content (teeth, the inside of an open mouth) and
 the whole-crop L1 gives it ~3 % of its weight; ``feature_matching``, L1 between D_I's
 intermediate features of the real and the generated face (pix2pixHD), a perceptual term that
-needs no pretrained network.
+needs no pretrained network; ``mouth_gan``, a second conditional PatchGAN (D_M) that sees only a
+96² window around the mouth, so the adversarial signal is spent where sharp detail (teeth, lip
+edges) is missing rather than spread over the whole face.
 """
 
 from __future__ import annotations
@@ -33,7 +35,9 @@ from reenact.face.topology import PARTS
 _EPS = 1e-6
 
 #: The opt-in additions to eq. (9) and their weights in L_Ω (the paper's L1 weight μ2 is 100).
-EXTRA_LOSSES: dict[str, float] = {"mouth_l1": 25.0, "feature_matching": 50.0}
+EXTRA_LOSSES: dict[str, float] = {"mouth_l1": 25.0, "feature_matching": 50.0, "mouth_gan": 1.0}
+#: Side of the square window D_M sees, in canonical-crop pixels (the neutral mouth is ~51 x 19).
+MOUTH_WINDOW = 96
 #: Outer-lip points: the mouth region of ``mouth_mask``.
 _OUTER_LIP = range(*PARTS["outer_lip"])
 
@@ -103,3 +107,20 @@ def feature_matching(real_feats: list[torch.Tensor], fake_feats: list[torch.Tens
     if len(real_feats) != len(fake_feats) or not real_feats:
         raise ValueError("feature_matching: need one non-empty list of features each for real and fake")
     return sum((f - r.detach()).abs().mean() for r, f in zip(real_feats, fake_feats, strict=True)) / len(real_feats)
+
+
+def mouth_windows(points: np.ndarray, size: int = 256, win: int = MOUTH_WINDOW) -> np.ndarray:
+    """[B,2] int (x0, y0): top-left corners of ``win``² windows centred on each face's mouth
+    (mean of the 20 lip points), shifted to lie inside the ``size``² crop."""
+    pts = np.asarray(points, np.float64)
+    if pts.ndim != 3 or pts.shape[1:] != (68, 2):
+        raise ValueError(f"mouth_windows: need [B,68,2] points, got {pts.shape}")
+    if not 0 < win <= size:
+        raise ValueError(f"mouth_windows: window {win} does not fit a {size}² crop")
+    centre = pts[:, 48:68].mean(1)
+    return np.clip(np.round(centre - win / 2), 0, size - win).astype(np.int64)
+
+
+def crop_windows(images: torch.Tensor, corners: np.ndarray, win: int = MOUTH_WINDOW) -> torch.Tensor:
+    """[N,C,win,win]: each image's window at its corner (slicing, so gradients flow back)."""
+    return torch.stack([img[:, y : y + win, x : x + win] for img, (x, y) in zip(images, corners, strict=True)])

@@ -29,7 +29,7 @@ from reenact.config import TrainConfig
 from reenact.errors import WeightsError
 from reenact.face.flip import flip_image, flip_points
 from reenact.inputs import guided_omega_input, paper_omega_input, raster, to_net
-from reenact.models import build_d_i, build_d_j, build_omega, build_phi, compose, zero_residual_
+from reenact.models import build_d_i, build_d_j, build_d_m, build_omega, build_phi, compose, zero_residual_
 from reenact.training import losses
 from reenact.training.datasets import FaceBank, Pair, make_pairs
 from reenact.weights_io import atomic_write_bytes, atomic_write_json, load_state, read_config, save_state, write_config
@@ -137,13 +137,18 @@ class Trainer:
             raise WeightsError(f"extra losses {list(cfg.extra_losses)} apply to stage 2 (Ω) only, not to Φ")
         if cfg.omega_landmarks == "truth" and (cfg.stage != "omega" or cfg.pix2pix):
             raise WeightsError("omega_landmarks='truth' applies to stage 2 (Ω) only, not to Φ or the pix2pix baseline")
-        self.gen_raw, self.disc_raw = self.gen, self.disc
+        # D_M (mouth_gan): a second PatchGAN on mouth windows, trained beside D_I
+        self.disc_m: nn.Module | None = build_d_m(self.mcfg).to(self.device) if "mouth_gan" in cfg.extra_losses else None
+        self.gen_raw, self.disc_raw, self.disc_m_raw = self.gen, self.disc, self.disc_m
         if self.world > 1:
             from torch.nn.parallel import DistributedDataParallel as DDP
 
             self.gen, self.disc = DDP(self.gen), DDP(self.disc)
+            if self.disc_m is not None:
+                self.disc_m = DDP(self.disc_m)
         self.opt_g = torch.optim.Adam(self.gen.parameters(), lr=cfg.lr_g, betas=cfg.betas)
         self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=cfg.lr_d, betas=cfg.betas)
+        self.opt_dm = torch.optim.Adam(self.disc_m.parameters(), lr=cfg.lr_d, betas=cfg.betas) if self.disc_m is not None else None
         self.step = 0
 
     # ------------------------------------------------------------------ tensors
@@ -229,10 +234,19 @@ class Trainer:
         d_loss = losses.discriminator_loss(self.disc(P_t, I_o), self.disc(P_t, fake.detach()))
         d_loss.backward()
         self.opt_d.step()
+        logs: dict[str, float] = {}
+        if self.disc_m is not None:
+            # D_M step: the same loss on mouth windows (placed by J_o, the face I_o shows)
+            corners = losses.mouth_windows(b.J_o, fake.shape[-1])
+            Pm, Im, Fm = (losses.crop_windows(t, corners) for t in (P_t, I_o, fake))
+            self.opt_dm.zero_grad(set_to_none=True)
+            dm_loss = losses.discriminator_loss(self.disc_m(Pm, Im), self.disc_m(Pm, Fm.detach()))
+            dm_loss.backward()
+            self.opt_dm.step()
+            logs["loss_dm"] = dm_loss.item()
         # Ω step (eq. 9), plus the opt-in extra losses
         self.opt_g.zero_grad(set_to_none=True)
         extra = self.cfg.extra_losses
-        logs: dict[str, float] = {}
         if "feature_matching" in extra:
             d_fake, fake_feats = self.disc_raw.features(P_t, fake)
             with torch.no_grad():
@@ -251,6 +265,10 @@ class Trainer:
             term = losses.feature_matching(real_feats, fake_feats)
             total = total + losses.EXTRA_LOSSES["feature_matching"] * term
             logs["feature_matching"] = term.item()
+        if self.disc_m is not None:
+            term = losses.generator_adv_loss(self.disc_m(Pm, Fm))
+            total = total + losses.EXTRA_LOSSES["mouth_gan"] * term
+            logs["mouth_gan"] = term.item()
         total.backward()
         self.opt_g.step()
         return {"loss_g": total.item(), "cgan": cgan.item(), "l1": pix.item(), **logs, "loss_d": d_loss.item()}
@@ -308,6 +326,14 @@ class Trainer:
     def _paths(self) -> tuple[Path, Path]:
         return self.out / CKPT_STATE.format(stage=self.cfg.stage), self.out / CKPT_META.format(stage=self.cfg.stage)
 
+    def _ckpt_modules(self) -> list[tuple[str, nn.Module]]:
+        mods = [("gen.", self.gen_raw), ("disc.", self.disc_raw)]
+        return mods + ([("disc_m.", self.disc_m_raw)] if self.disc_m_raw is not None else [])
+
+    def _ckpt_optimizers(self) -> list[tuple[str, torch.optim.Optimizer]]:
+        opts = [("opt_g.", self.opt_g), ("opt_d.", self.opt_d)]
+        return opts + ([("opt_dm.", self.opt_dm)] if self.opt_dm is not None else [])
+
     def save_checkpoint(self) -> None:
         """Networks, discriminator and Adam states, atomically; also the plain weights file."""
         if self.rank != 0:
@@ -315,11 +341,11 @@ class Trainer:
         from safetensors.torch import save
 
         tensors: dict[str, torch.Tensor] = {}
-        for prefix, mod in (("gen.", self.gen_raw), ("disc.", self.disc_raw)):
+        for prefix, mod in self._ckpt_modules():
             for k, v in mod.state_dict().items():
                 tensors[prefix + k] = v.detach().cpu().contiguous()
         groups = {}
-        for prefix, opt in (("opt_g.", self.opt_g), ("opt_d.", self.opt_d)):
+        for prefix, opt in self._ckpt_optimizers():
             sd = opt.state_dict()
             groups[prefix] = sd["param_groups"]
             for pid, st in sd["state"].items():
@@ -350,9 +376,12 @@ class Trainer:
         if saved.model != self.mcfg:
             raise WeightsError(f"checkpoint in {self.out} is for {saved.model.describe()}, not {self.mcfg.describe()}",
                                hint="use another --out folder, or the same --variant/--preset as the checkpoint")
-        for prefix, mod in (("gen.", self.gen_raw), ("disc.", self.disc_raw)):
+        if self.disc_m is not None and not any(k.startswith("disc_m.") for k in tensors):
+            raise WeightsError(f"checkpoint in {self.out} was trained without the mouth_gan loss, so it has no D_M to resume",
+                               hint="use another --out folder, or resume without --extra-loss mouth_gan")
+        for prefix, mod in self._ckpt_modules():
             mod.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
-        for prefix, opt in (("opt_g.", self.opt_g), ("opt_d.", self.opt_d)):
+        for prefix, opt in self._ckpt_optimizers():
             state: dict[int, dict] = {}
             for k, v in tensors.items():
                 if k.startswith(prefix):
