@@ -184,9 +184,10 @@ def _maps_at(mesh: Mesh, grid_dst: np.ndarray, xs1: np.ndarray, ys1: np.ndarray,
     S = mesh.src[mesh.tris].astype(np.float64)  # [T,3,2]
     A = np.einsum("tkc,tkj->tcj", S, B).astype(np.float32)  # [T,2,3]: (x, y, 1) -> source
     ys, xs = np.meshgrid(ys1, xs1, indexing="ij")
-    At = A[tri_a]  # [h,w,2,3]
-    map_x = At[..., 0, 0] * xs + At[..., 0, 1] * ys + At[..., 0, 2]
-    map_y = At[..., 1, 0] * xs + At[..., 1, 1] * ys + At[..., 1, 2]
+    # six 1-D gathers are ~2x faster than gathering A[tri_a] as one [h,w,2,3] array
+    c = [np.take(A[:, i, j], tri_a) for i in (0, 1) for j in (0, 1, 2)]
+    map_x = c[0] * xs + c[1] * ys + c[2]
+    map_y = c[3] * xs + c[4] * ys + c[5]
     # where the two orders disagree, the pixel's centre may lie in the most squeezed triangle
     # that touches it (id_b) rather than the tamest (id_a): then read it with id_b's map
     redo = covered & (id_a != id_b)
