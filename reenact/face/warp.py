@@ -154,6 +154,11 @@ def _id_map(polys: np.ndarray, h: int, w: int, order: np.ndarray) -> np.ndarray:
     return id_img - 1
 
 
+def _min3(x: np.ndarray) -> np.ndarray:
+    """x.min(-1) for a last axis of 3 (numpy reduces so short an axis ~20x slower: 204 vs 9 µs on [5800,3])."""
+    return np.minimum(np.minimum(x[..., 0], x[..., 1]), x[..., 2])
+
+
 def _maps_at(mesh: Mesh, grid_dst: np.ndarray, xs1: np.ndarray, ys1: np.ndarray, ox: int, oy: int):
     """Maps sampled at region coordinates xs1 x ys1; ``grid_dst`` is mesh.dst in grid pixels.
 
@@ -198,14 +203,14 @@ def _maps_at(mesh: Mesh, grid_dst: np.ndarray, xs1: np.ndarray, ys1: np.ndarray,
         usable = ok & ~folded
 
         def contains(t: np.ndarray, q: np.ndarray) -> np.ndarray:
-            return (np.einsum("kij,kj->ki", B[t], q).min(-1) >= -1e-6) & usable[t]
+            return (_min3(np.einsum("kij,kj->ki", B[t], q)) >= -1e-6) & usable[t]
 
         in_b = contains(tb, p)
         # near a vertex the centre can lie in a third triangle: search all of them (few pixels)
         lost = ~in_b & ~contains(id_a[ry, rx], p)
         if lost.any():
             lam = np.einsum("tij,kj->kti", B, p[lost])  # [k,T,3]
-            score = np.where(usable[None], lam.min(-1), -np.inf)
+            score = np.where(usable[None], _min3(lam), -np.inf)
             best = score.argmax(1)
             found = score[np.arange(len(best)), best] >= -1e-6
             tb[np.flatnonzero(lost)[found]] = best[found]
