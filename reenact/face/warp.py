@@ -213,8 +213,9 @@ def _maps_at(mesh: Mesh, grid_dst: np.ndarray, xs1: np.ndarray, ys1: np.ndarray,
             score = np.where(usable[None], _min3(lam), -np.inf)
             best = score.argmax(1)
             found = score[np.arange(len(best)), best] >= -1e-6
-            tb[np.flatnonzero(lost)[found]] = best[found]
-            in_b[np.flatnonzero(lost)[found]] = True
+            at = np.flatnonzero(lost)[found]
+            tb[at] = best[found]
+            in_b[at] = True
         ry, rx, tb, p = ry[in_b], rx[in_b], tb[in_b], p[in_b].astype(np.float32)
         map_x[ry, rx] = (A[tb, 0] * p).sum(-1)
         map_y[ry, rx] = (A[tb, 1] * p).sum(-1)
