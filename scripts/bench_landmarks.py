@@ -41,14 +41,7 @@ def cpu_model() -> str:
 
 def timed(fn: Callable[[int], object], n: int, warmup: int = 3) -> np.ndarray:
     """Milliseconds per call of fn(i) over n calls, after a few warm-up calls."""
-    for i in range(warmup):
-        fn(i)
-    out = np.empty(n)
-    for i in range(n):
-        t0 = time.perf_counter()
-        fn(i)
-        out[i] = (time.perf_counter() - t0) * 1e3
-    return out
+    return timed_interleaved([fn], n, warmup)[0]
 
 
 def timed_interleaved(fns: list[Callable[[int], object]], n: int, warmup: int = 3) -> list[np.ndarray]:
