@@ -267,6 +267,19 @@ def test_mouth_gan_cannot_resume_a_checkpoint_without_d_m(tiny_bank, tmp_path):
         Trainer(_cfg("omega", steps=2, extra_losses=("mouth_gan",)), tiny_bank, tmp_path).load_checkpoint()
 
 
+def test_identity_loss_trains_and_stays_out_of_the_checkpoint(tiny_bank, tmp_path):
+    from safetensors import safe_open
+
+    _phi(tiny_bank, tmp_path)
+    t = Trainer(_cfg("omega", steps=2, extra_losses=("identity",)), tiny_bank, tmp_path)
+    t.run(progress=False)
+    line = json.loads((tmp_path / "metrics_omega.jsonl").read_text().splitlines()[-1])
+    assert 0 < line["identity"] < 2.0  # descriptor distances: dlib's "same person" is < 0.6
+    with safe_open(str(tmp_path / "checkpoint_omega.safetensors"), "pt") as f:
+        keys = list(f.keys())
+    assert keys and not any("fc" == k.split(".")[-1] or k.startswith("face_id") for k in keys)  # the frozen net is not saved
+
+
 def test_train_extra_loss_flag(capsys):
     rc = main(["train", "omega", "--dry-run", "--extra-loss", "mouth_l1", "--extra-loss", "mouth_l1"])
     assert rc == 0 and json.loads(capsys.readouterr().out)["extra_losses"] == ["mouth_l1"]

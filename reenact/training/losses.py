@@ -20,7 +20,9 @@ the whole-crop L1 gives it ~3 % of its weight; ``feature_matching``, L1 between 
 intermediate features of the real and the generated face (pix2pixHD), a perceptual term that
 needs no pretrained network; ``mouth_gan``, a second conditional PatchGAN (D_M) that sees only a
 96² window around the mouth, so the adversarial signal is spent where sharp detail (teeth, lip
-edges) is missing rather than spread over the whole face.
+edges) is missing rather than spread over the whole face; ``identity``, the distance between dlib's
+face descriptors (``training.identity``) of the real and the generated face, each cut on J_o's
+chip with a small random jitter so that texture which fools only one exact alignment does not pay.
 """
 
 from __future__ import annotations
@@ -35,7 +37,9 @@ from reenact.face.topology import PARTS
 _EPS = 1e-6
 
 #: The opt-in additions to eq. (9) and their weights in L_Ω (the paper's L1 weight μ2 is 100).
-EXTRA_LOSSES: dict[str, float] = {"mouth_l1": 25.0, "feature_matching": 50.0, "mouth_gan": 1.0}
+EXTRA_LOSSES: dict[str, float] = {"mouth_l1": 25.0, "feature_matching": 50.0, "mouth_gan": 1.0, "identity": 3.0}
+#: Jitter of the identity loss's chips: shift (chip pixels, each axis) and log-scale, standard deviations.
+ID_JITTER = (1.0, 1.0, 0.02)
 #: Side of the square window D_M sees, in canonical-crop pixels (the neutral mouth is ~51 x 19).
 MOUTH_WINDOW = 96
 #: Outer-lip points: the mouth region of ``mouth_mask``.
@@ -124,3 +128,20 @@ def mouth_windows(points: np.ndarray, size: int = 256, win: int = MOUTH_WINDOW) 
 def crop_windows(images: torch.Tensor, corners: np.ndarray, win: int = MOUTH_WINDOW) -> torch.Tensor:
     """[N,C,win,win]: each image's window at its corner (slicing, so gradients flow back)."""
     return torch.stack([img[:, y : y + win, x : x + win] for img, (x, y) in zip(images, corners, strict=True)])
+
+
+def identity_loss(net: torch.nn.Module, fake: torch.Tensor, real: torch.Tensor, points: np.ndarray,
+                  rng: np.random.Generator, weight: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean Euclidean distance between the dlib descriptors of ``fake`` and ``real`` (the real
+    ones are targets, no gradient), both cut on the chip of ``points`` (J_o) with one random
+    jitter per face (``ID_JITTER``)."""
+    from reenact.training.identity import chip_grid, descriptors
+
+    jitter = rng.normal(0.0, ID_JITTER, (len(points), 3))
+    grid = chip_grid(points, fake.shape[-1], jitter)
+    with torch.no_grad():
+        d_real = descriptors(net, real, grid)
+    dist = (descriptors(net, fake, grid) - d_real).norm(dim=1)
+    if weight is None:
+        return dist.mean()
+    return (dist * weight).sum() / weight.sum().clamp_min(_EPS)

@@ -139,6 +139,12 @@ class Trainer:
             raise WeightsError("omega_landmarks='truth' applies to stage 2 (Ω) only, not to Φ or the pix2pix baseline")
         # D_M (mouth_gan): a second PatchGAN on mouth windows, trained beside D_I
         self.disc_m: nn.Module | None = build_d_m(self.mcfg).to(self.device) if "mouth_gan" in cfg.extra_losses else None
+        # identity: dlib's face-recognition ResNet, frozen, read from face-recognition-models
+        self.face_id: nn.Module | None = None
+        if "identity" in cfg.extra_losses:
+            from reenact.training.identity import load_face_id_net
+
+            self.face_id = load_face_id_net().to(self.device)
         self.gen_raw, self.disc_raw, self.disc_m_raw = self.gen, self.disc, self.disc_m
         if self.world > 1:
             from torch.nn.parallel import DistributedDataParallel as DDP
@@ -269,6 +275,11 @@ class Trainer:
             term = losses.generator_adv_loss(self.disc_m(Pm, Fm))
             total = total + losses.EXTRA_LOSSES["mouth_gan"] * term
             logs["mouth_gan"] = term.item()
+        if self.face_id is not None:
+            jitter_rng = np.random.default_rng([self.cfg.seed, self.step, self.rank, 1])
+            term = losses.identity_loss(self.face_id, fake, I_o, b.J_o, jitter_rng, wt)
+            total = total + losses.EXTRA_LOSSES["identity"] * term
+            logs["identity"] = term.item()
         total.backward()
         self.opt_g.step()
         return {"loss_g": total.item(), "cgan": cgan.item(), "l1": pix.item(), **logs, "loss_d": d_loss.item()}
