@@ -54,6 +54,8 @@ def video_set(tmp_path_factory, astronaut, astronaut_points):
 
 def test_eval_runs_end_to_end_on_a_tiny_split(video_set, tmp_path, capsys):
     w = _weights(tmp_path / "w")
+    # a run trained with the identity loss is flagged: its identity figure is optimistic
+    (w / "train_omega.json").write_text(json.dumps({"extra_losses": ["mouth_l1", "identity"]}))
     out = tmp_path / "out"
     rc = main(["eval", "--weights", str(w), "--data", str(video_set), "--split", "test", "--out", str(out),
                "--cache-dir", str(tmp_path / "cache")])
@@ -73,8 +75,20 @@ def test_eval_runs_end_to_end_on_a_tiny_split(video_set, tmp_path, capsys):
     assert m["copy"]["driver_following"] is None  # a constant output has no correlation
     md = (out / "eval.md").read_text()
     assert "| copy |" in md and "not evaluated" in md
+    assert res["trained_on_identity"] == ["default"] and "`guided` was trained with `--extra-loss identity`" in md
     assert (out / "grid.png").is_file()
     assert "| copy |" in capsys.readouterr().out
+
+
+def test_trained_on_identity_reads_the_runs_record_only(tmp_path):
+    from reenact.eval.evaluate import trained_on_identity
+
+    assert not trained_on_identity(tmp_path)  # no record (the shipped weights folder)
+    rec = tmp_path / "train_omega.json"
+    for text, want in ((json.dumps({"extra_losses": ["identity"]}), True), (json.dumps({"extra_losses": ["mouth_l1"]}), False),
+                       ("{not json", False), ("[1, 2]", False)):
+        rec.write_text(text)
+        assert trained_on_identity(tmp_path) is want
 
 
 def test_paper_weights_of_another_variant_are_refused(video_set, tmp_path, capsys):

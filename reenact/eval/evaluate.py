@@ -356,6 +356,7 @@ def run_eval(weights: str | os.PathLike, data: str | os.PathLike, split: str = "
         "weights": {k: str(m.folder) for k, m in models.items()},
         "backend": {k: m.description for k, m in models.items()},
         "skipped": skipped, "max_pairs": max_pairs, "seed": seed, "note": PAPER_NOTE,
+        "trained_on_identity": [k for k, m in models.items() if trained_on_identity(m.folder)],
     }
     total = sum(len(v) for v in sets.values()) * len(gens)
     with tqdm(total=total, desc=f"eval {split}", unit="pair", disable=not progress) as bar:
@@ -376,6 +377,17 @@ def run_eval(weights: str | os.PathLike, data: str | os.PathLike, split: str = "
 # --------------------------------------------------------------------------- outputs
 
 
+def trained_on_identity(folder: str | os.PathLike) -> bool:
+    """Whether the Ω in ``folder`` was trained with ``--extra-loss identity`` (as its run's
+    ``train_omega.json`` records): then the identity distance is measured with the very network
+    it was trained against, and is optimistic."""
+    record = Path(folder) / "train_omega.json"
+    try:
+        return "identity" in json.loads(record.read_text()).get("extra_losses", [])
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def report_markdown(results: dict) -> str:
     """The markdown table (report.markdown_table) and notes: skipped methods, re-detection failures."""
     from reenact.eval import report
@@ -390,6 +402,9 @@ def report_markdown(results: dict) -> str:
     for name, why in results.get("skipped", {}).items():
         lines.append(f"- `{name}` not evaluated: {why}.")
     lines.append("- `copy`'s identity distance is P_t's distance to I_o: what the expression change alone costs.")
+    for name in results.get("trained_on_identity", []):
+        lines.append(f"- `{results['default'] if name == 'default' else name}` was trained with `--extra-loss identity`, "
+                     "against the dlib network that measures identity distance here: its identity figure is optimistic.")
     lines.append(f"- {PAPER_NOTE}")
     return "\n".join(lines) + "\n"
 
