@@ -4,7 +4,8 @@
 For the eval's photo and video pairs, the eval's measures (identity distance among them) of:
 ``copy`` (P_t), ``warp`` (the source's displacement), ``oracle_warp`` (P_t warped exactly onto
 the real J_o: perfect geometry, no new pixels), ``blur_copy`` (P_t blurred, σ = 1 px),
-``oracle`` (Ω fed J_o) and the model itself, and ``truth`` (I_o: 0 by definition). If
+``oracle`` (Ω fed J_o) and the model itself, the model's output unsharp-masked where it differs
+from P_t (``sharp0.5``, ``sharp1.0``: is the lost identity blur?), and ``truth`` (I_o: 0 by definition). If
 ``oracle_warp`` already costs what the target allows, geometry alone cannot meet it: Ω must
 paint what a warp cannot (teeth, the inside of the mouth).
 
@@ -17,11 +18,22 @@ import argparse
 import json
 
 import cv2
+import numpy as np
 
 from reenact.eval.evaluate import _Scorer, load_model, mean_displacement, methods, score_pairs, select_pairs
 from reenact.face.warp import warp_crop
 from reenact.paths import WEIGHTS_DIR
 from reenact.training.datasets import build_bank
+
+
+def sharpen(out: np.ndarray, target: np.ndarray, amount: float, sigma: float = 1.0) -> np.ndarray:
+    """Unsharp mask (σ px, ``amount``) applied only where ``out`` differs from the target crop
+    (feathered), i.e. where the warp and Ω resampled pixels."""
+    o = out.astype(np.float32)
+    sharp = o + amount * (o - cv2.GaussianBlur(o, (0, 0), sigma))
+    moved = (np.abs(out.astype(np.int16) - target.astype(np.int16)).max(-1) > 2).astype(np.float32)
+    moved = cv2.GaussianBlur(cv2.dilate(moved, np.ones((5, 5), np.uint8)), (0, 0), 2)[..., None]
+    return np.clip(o + moved * (sharp - o), 0, 255).astype(np.uint8)
 
 
 def main() -> None:
@@ -39,6 +51,9 @@ def main() -> None:
     gens = {k: base[k] for k in ("copy", "warp", "oracle", model.cfg.variant)}
     gens["oracle_warp"] = lambda b, p: warp_crop(b.crops[p.target], b.points[p.target], b.points[p.truth])
     gens["blur_copy"] = lambda b, p: cv2.GaussianBlur(b.crops[p.target], (0, 0), 1.0)
+    model_gen = base[model.cfg.variant]
+    for amount in (0.5, 1.0):
+        gens[f"sharp{amount}"] = (lambda a: lambda b, p: sharpen(model_gen(b, p), b.crops[p.target], a))(amount)
     gens["truth"] = lambda b, p: b.crops[p.truth]
     scorer = _Scorer()
     out: dict = {}
