@@ -114,7 +114,7 @@ def model_config(variant: str = "guided", preset: str = "lite", **overrides: Any
 
 
 #: Opt-in additions to the paper's L_Ω (weights in ``reenact.training.losses.EXTRA_LOSSES``).
-EXTRA_LOSS_NAMES: tuple[str, ...] = ("mouth_l1", "feature_matching", "mouth_gan", "identity")
+EXTRA_LOSS_NAMES: tuple[str, ...] = ("mouth_l1", "feature_matching", "mouth_gan", "identity", "gradient")
 
 
 @dataclass(frozen=True)

@@ -142,3 +142,18 @@ def test_crop_windows_cuts_each_image_at_its_corner_and_passes_gradients():
     assert torch.equal(out[0], imgs[0, :, 2:6, 1:5]) and torch.equal(out[1], imgs[1, :, 0:4, 4:8])
     out.sum().backward()
     assert imgs.grad[0, :, 2:6, 1:5].eq(1).all() and imgs.grad[0].sum() == 3 * 16
+
+
+def test_gradient_difference_sees_edges_that_pixel_l1_cannot_tell_apart():
+    real = torch.zeros(1, 3, 8, 8)
+    real[..., :, 4:] = 1.0  # a vertical edge
+    assert losses.gradient_difference(real, real).item() == 0.0
+    blurred = real.clone()
+    blurred[..., :, 3] = 0.5  # the same edge, smeared over two steps of 0.5
+    brighter = real + 0.0625  # a uniform offset with the same pixel L1 as the smear
+    assert torch.allclose((blurred - real).abs().mean(), (brighter - real).abs().mean())
+    # horizontal differences: 7 per row, the smear changes two of them by 0.5 each -> 1/7
+    assert losses.gradient_difference(blurred, real).item() == pytest.approx(1.0 / 7)
+    assert losses.gradient_difference(brighter, real).item() == pytest.approx(0.0, abs=1e-7)
+    with pytest.raises(ValueError, match="one shape"):
+        losses.gradient_difference(real, real[..., :4])

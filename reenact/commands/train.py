@@ -51,7 +51,8 @@ log = logging.getLogger(__name__)
                    "alone (teeth, open mouths); feature_matching = L1 between D_I's features of real and "
                    "generated faces; mouth_gan = a second PatchGAN that judges only a 96x96 window around the mouth; "
                    "identity = distance between dlib face descriptors of real and generated faces (the "
-                   "network behind eval's identity distance, so that figure becomes optimistic).")
+                   "network behind eval's identity distance, so that figure becomes optimistic); gradient = L1 between the pixel differences "
+                   "of real and generated faces (sharper edges).")
 @click.option("--dry-run", is_flag=True, help="Print the resolved config and exit without training.")
 def train(stage, data, out, variant, preset, steps, epochs, batch_size, seed, split_seed, checkpoint_every, val_every, resume, phi_dir,
           device, threads, cache_dir, upsample, pix2pix, omega_landmarks, extra_losses, dry_run):

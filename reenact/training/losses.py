@@ -22,7 +22,10 @@ needs no pretrained network; ``mouth_gan``, a second conditional PatchGAN (D_M) 
 96² window around the mouth, so the adversarial signal is spent where sharp detail (teeth, lip
 edges) is missing rather than spread over the whole face; ``identity``, the distance between dlib's
 face descriptors (``training.identity``) of the real and the generated face, each cut on J_o's
-chip with a small random jitter so that texture which fools only one exact alignment does not pay.
+chip with a small random jitter so that texture which fools only one exact alignment does not pay;
+``gradient``, the gradient difference loss (Mathieu et al. 2016): L1 between the horizontal and
+vertical pixel differences of the real and the generated face, which an L1 on pixels alone lets
+blur (lip and jaw edges).
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from reenact.face.topology import PARTS
 _EPS = 1e-6
 
 #: The opt-in additions to eq. (9) and their weights in L_Ω (the paper's L1 weight μ2 is 100).
-EXTRA_LOSSES: dict[str, float] = {"mouth_l1": 25.0, "feature_matching": 50.0, "mouth_gan": 1.0, "identity": 3.0}
+EXTRA_LOSSES: dict[str, float] = {"mouth_l1": 25.0, "feature_matching": 50.0, "mouth_gan": 1.0, "identity": 3.0, "gradient": 100.0}
 #: Jitter of the identity loss's chips: shift (chip pixels, each axis) and log-scale, standard deviations.
 ID_JITTER = (1.0, 1.0, 0.02)
 #: Side of the square window D_M sees, in canonical-crop pixels (the neutral mouth is ~51 x 19).
@@ -145,3 +148,17 @@ def identity_loss(net: torch.nn.Module, fake: torch.Tensor, real: torch.Tensor, 
     if weight is None:
         return dist.mean()
     return (dist * weight).sum() / weight.sum().clamp_min(_EPS)
+
+
+def gradient_difference(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """Mean L1 between the horizontal and the vertical neighbour differences of two images [B,C,H,W]."""
+    if fake.shape != real.shape or fake.dim() != 4:
+        raise ValueError(f"gradient_difference: need two [B,C,H,W] images of one shape, got {tuple(fake.shape)}, {tuple(real.shape)}")
+
+    def dx(t: torch.Tensor) -> torch.Tensor:
+        return t[..., :, 1:] - t[..., :, :-1]
+
+    def dy(t: torch.Tensor) -> torch.Tensor:
+        return t[..., 1:, :] - t[..., :-1, :]
+
+    return (dx(fake) - dx(real)).abs().mean() + (dy(fake) - dy(real)).abs().mean()

@@ -275,6 +275,10 @@ class Trainer:
             term = losses.generator_adv_loss(self.disc_m(Pm, Fm))
             total = total + losses.EXTRA_LOSSES["mouth_gan"] * term
             logs["mouth_gan"] = term.item()
+        if "gradient" in extra:
+            term = losses.gradient_difference(fake, I_o)
+            total = total + losses.EXTRA_LOSSES["gradient"] * term
+            logs["gradient"] = term.item()
         if self.face_id is not None:
             jitter_rng = np.random.default_rng([self.cfg.seed, self.step, self.rank, 1])
             term = losses.identity_loss(self.face_id, fake, I_o, b.J_o, jitter_rng, wt)
