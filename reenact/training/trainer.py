@@ -262,28 +262,22 @@ class Trainer:
         cgan = losses.generator_adv_loss(d_fake)
         pix = losses.l1(fake, I_o, wt)
         total = losses.omega_total(cgan, pix, self.cfg.mus)
+        terms: dict[str, torch.Tensor] = {}  # name in losses.EXTRA_LOSSES -> unweighted term
         if "mouth_l1" in extra:
             mask = torch.as_tensor(losses.mouth_mask(b.J_o, fake.shape[-1]), device=self.device)
-            term = losses.masked_l1(fake, I_o, mask, wt)
-            total = total + losses.EXTRA_LOSSES["mouth_l1"] * term
-            logs["mouth_l1"] = term.item()
+            terms["mouth_l1"] = losses.masked_l1(fake, I_o, mask, wt)
         if "feature_matching" in extra:
-            term = losses.feature_matching(real_feats, fake_feats)
-            total = total + losses.EXTRA_LOSSES["feature_matching"] * term
-            logs["feature_matching"] = term.item()
+            terms["feature_matching"] = losses.feature_matching(real_feats, fake_feats)
         if self.disc_m is not None:
-            term = losses.generator_adv_loss(self.disc_m(Pm, Fm))
-            total = total + losses.EXTRA_LOSSES["mouth_gan"] * term
-            logs["mouth_gan"] = term.item()
+            terms["mouth_gan"] = losses.generator_adv_loss(self.disc_m(Pm, Fm))
         if "gradient" in extra:
-            term = losses.gradient_difference(fake, I_o)
-            total = total + losses.EXTRA_LOSSES["gradient"] * term
-            logs["gradient"] = term.item()
+            terms["gradient"] = losses.gradient_difference(fake, I_o)
         if self.face_id is not None:
             jitter_rng = np.random.default_rng([self.cfg.seed, self.step, self.rank, 1])
-            term = losses.identity_loss(self.face_id, fake, I_o, b.J_o, jitter_rng, wt)
-            total = total + losses.EXTRA_LOSSES["identity"] * term
-            logs["identity"] = term.item()
+            terms["identity"] = losses.identity_loss(self.face_id, fake, I_o, b.J_o, jitter_rng, wt)
+        for name, term in terms.items():
+            total = total + losses.EXTRA_LOSSES[name] * term
+            logs[name] = term.item()
         total.backward()
         self.opt_g.step()
         return {"loss_g": total.item(), "cgan": cgan.item(), "l1": pix.item(), **logs, "loss_d": d_loss.item()}
