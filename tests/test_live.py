@@ -100,6 +100,18 @@ def test_live_end_to_end_from_a_driving_video(warp_weights, driver, target, tmp_
     assert np.abs(frames[5][:40].astype(int) - tgt[:40]).mean() < 3.0
 
 
+def test_live_file_output_keeps_the_target_size_unless_size_is_given(warp_weights, driver, target, tmp_path, capsys):
+    drive, _ = driver
+    h, w = cv2.imread(str(target)).shape[:2]
+    for extra, want in (([], (h, w)), (["--size", "320x240"], (240, 320))):
+        out = tmp_path / f"out{len(extra)}.avi"
+        rc = main(["live", "--target", str(target), "--source", str(drive), "--output", str(out), "--weights",
+                   str(warp_weights), "--backend", "onnx", "--max-frames", "3", *extra])
+        assert rc == 0, capsys.readouterr().err
+        frames = _read(out)
+        assert len(frames) == 3 and frames[0].shape[:2] == want
+
+
 def test_live_runs_with_torch_unimportable(warp_weights, driver, target, tmp_path):
     drive, _ = driver
     out = tmp_path / "out.avi"

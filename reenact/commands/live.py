@@ -112,7 +112,9 @@ class LiveProcessor:
 @click.option("--color-match", is_flag=True, help="Paper variant: match the generated face's colour to the target's.")
 @click.option("--loop", is_flag=True, help="Loop a video-file source (demos, soak tests).")
 @click.option("--max-frames", type=int, default=None, help="Stop after N frames (a video file then runs as fast as possible).")
-@click.option("--size", default="1280x720", show_default=True, help="Output size WIDTHxHEIGHT (the target is letterboxed).")
+@click.option("--size", default=None,
+              help="Output size WIDTHxHEIGHT, the target letterboxed into it: the virtual camera and window "
+                   "(default 1280x720) and, only when given, a video file (default: the target photo's size).")
 @click.option("--fps", type=float, default=30.0, show_default=True, help="Camera and virtual-camera frame rate.")
 @click.option("--camera-size", default="640x480", show_default=True, help="Webcam capture size.")
 @click.option("--threads", type=int, default=2, show_default=True, help="CPU threads for inference.")
@@ -143,7 +145,8 @@ def live(targets, source, outputs, backend, weights, landmarks, calibration, cal
     from reenact.live.timing import format_summary
     from reenact.paths import WEIGHTS_DIR
 
-    out_size = parse_size(size)
+    file_size = parse_size(size) if size else None  # a file keeps the target's size unless asked
+    out_size = file_size or (1280, 720)
     cam_size = parse_size(camera_size)
     set_threads(threads)
     for t in targets:  # fail fast on paths before loading models
@@ -174,7 +177,7 @@ def live(targets, source, outputs, backend, weights, landmarks, calibration, cal
     sinks = []
     try:
         for o in outputs:
-            sinks.append(create_sink(o, size=out_size if o in ("vcam", "window") else None, fps=fps))
+            sinks.append(create_sink(o, size=out_size if o in ("vcam", "window") else file_size, fps=fps))
     except ReenactError:
         src.close()
         raise
