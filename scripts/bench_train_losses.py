@@ -30,9 +30,10 @@ from reenact.training.datasets import build_bank  # noqa: E402
 from reenact.training.trainer import Trainer  # noqa: E402
 from reenact.weights_io import read_config  # noqa: E402
 
-SHIPPED = ("mouth_l1", "feature_matching")
-SETS = {"shipped (mouth_l1 + feature_matching)": SHIPPED, "+ identity": (*SHIPPED, "identity"),
-        "+ mouth_gan": (*SHIPPED, "mouth_gan")}
+SHIPPED = ("mouth_l1", "feature_matching", "gradient")
+SETS = {"shipped (mouth_l1 + feature_matching + gradient)": SHIPPED,
+        "without gradient (the recipe before 2026-11-29)": SHIPPED[:2],
+        "+ identity": (*SHIPPED, "identity"), "+ mouth_gan": (*SHIPPED, "mouth_gan")}
 
 
 def main() -> None:
