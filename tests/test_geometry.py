@@ -172,6 +172,28 @@ def test_full_resolution_warp_moves_a_marked_point() -> None:
     assert np.linalg.norm(_centroid(out, dst[57], radius=5) - dst[57]) < 1.0
 
 
+@pytest.mark.parametrize("step", [2, 3])
+def test_coarse_warp_maps_are_exact_for_an_affine_mesh_up_to_the_region_border(step: int) -> None:
+    """Where one affine map covers everything (an unmoved face, or every vertex scaled and shifted
+    alike), the coarse grid interpolates it exactly at every pixel, the region's outermost rows and
+    columns included (odd sizes, an offset): they used to be read up to half a pixel off."""
+    src = align.apply(_similarity_matrix(1.3, 0.0, 300.0, 90.0), TEMPLATE_256)  # upright: the mesh's outer rectangle is its bounding box
+    base = warp.image_mesh(src, src, align.align_points(src).M)
+    for scale, shift in ((1.0, 0.0), (1.02, 0.7)):
+        mesh = warp.Mesh(base.src, (base.src * scale + shift).astype(np.float32), base.tris)
+        # a region inside the mesh's outer rectangle (outside it pixels are copied), odd-sized
+        x0, y0 = np.ceil(mesh.dst.min(0)).astype(int) + 2
+        x1, y1 = np.floor(mesh.dst.max(0)).astype(int) - 2
+        w, h = (x1 - x0) | 1, (y1 - y0) | 1
+        offset = (int(x0), int(y0))
+        ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+        want_x, want_y = (xs + offset[0] - shift) / scale, (ys + offset[1] - shift) / scale
+        mx, my, _ = warp.warp_maps(mesh, (h, w), offset, step=step)
+        assert mx.shape == (h, w)
+        err = np.maximum(np.abs(mx - want_x), np.abs(my - want_y))
+        assert err.max() < 0.01, (float(err.max()), np.unravel_index(err.argmax(), err.shape))
+
+
 def test_warp_maps_region_offset_matches_full_frame() -> None:
     """Warping only a face region (offset) gives the same pixels as warping the whole frame."""
     img = cv2.resize(_textured(128, seed=5), (640, 480), interpolation=cv2.INTER_CUBIC)

@@ -106,17 +106,20 @@ def warp_maps(mesh: Mesh, shape: tuple[int, int], offset: tuple[int, int] = (0, 
     h, w = shape
     ox, oy = offset
     if step > 1:
-        gh, gw = -(-h // step), -(-w // step)
-        # grid sample k sits at full-res coordinate (k + 0.5) * step - 0.5, which is where
-        # cv2.resize (pixel-centre convention) reads it back from
-        gx = (np.arange(gw, dtype=np.float32) + 0.5) * step - 0.5
-        gy = (np.arange(gh, dtype=np.float32) + 0.5) * step - 0.5
-        coarse_dst = (mesh.dst - (ox, oy) + 0.5) / step - 0.5
+        # One extra grid sample beyond each edge: cv2.resize clamps at its border instead of
+        # extrapolating, which read the region's outermost pixels up to half a pixel off.
+        gh, gw = -(-h // step) + 2, -(-w // step) + 2
+        # grid sample j sits at full-res coordinate (j - 0.5) * step - 0.5, which is where
+        # cv2.resize (pixel-centre convention) reads it back from once `step` pixels are cut off
+        gx = (np.arange(gw, dtype=np.float32) - 0.5) * step - 0.5
+        gy = (np.arange(gh, dtype=np.float32) - 0.5) * step - 0.5
+        coarse_dst = (mesh.dst - (ox, oy) + 0.5) / step + 0.5
         mx, my, cov = _maps_at(mesh, coarse_dst, gx, gy, ox, oy)
         size = (gw * step, gh * step)
-        mx = cv2.resize(mx, size, interpolation=cv2.INTER_LINEAR)[:h, :w]
-        my = cv2.resize(my, size, interpolation=cv2.INTER_LINEAR)[:h, :w]
-        cov = cv2.resize(cov, size, interpolation=cv2.INTER_NEAREST)[:h, :w]
+        cut = (slice(step, step + h), slice(step, step + w))
+        mx = cv2.resize(mx, size, interpolation=cv2.INTER_LINEAR)[cut]
+        my = cv2.resize(my, size, interpolation=cv2.INTER_LINEAR)[cut]
+        cov = cv2.resize(cov, size, interpolation=cv2.INTER_NEAREST)[cut]
         return mx, my, cov
     return _maps_at(mesh, mesh.dst - (ox, oy), np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32), ox, oy)
 
@@ -225,15 +228,17 @@ def _maps_at(mesh: Mesh, grid_dst: np.ndarray, xs1: np.ndarray, ys1: np.ndarray,
 
 
 def warp_image(image: np.ndarray, mesh: Mesh, shape: tuple[int, int] | None = None, offset: tuple[int, int] = (0, 0),
-               border: int = cv2.BORDER_REPLICATE, step: int = 1) -> np.ndarray:
+               border: int = cv2.BORDER_REPLICATE, step: int = 1, interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
     """Warp ``image`` so that pixels at mesh.src land on mesh.dst. Pixels outside the mesh are copied.
 
     ``shape``/``offset`` select the output region (default: the whole image); see warp_maps for ``step``.
+    ``interpolation`` is OpenCV's; bilinear (the default, what the networks were trained on) halves
+    fine detail wherever pixels land between grid points, bicubic keeps most of it.
     """
     if shape is None:
         shape = image.shape[:2]
     map_x, map_y, _ = warp_maps(mesh, shape, offset, step)
-    return cv2.remap(image, map_x, map_y, interpolation=cv2.INTER_LINEAR, borderMode=border)
+    return cv2.remap(image, map_x, map_y, interpolation=interpolation, borderMode=border)
 
 
 def warp_crop(crop: np.ndarray, src68: np.ndarray, dst68: np.ndarray, step: int = 1) -> np.ndarray:

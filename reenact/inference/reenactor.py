@@ -24,6 +24,7 @@ from reenact.inputs import from_net, guided_omega_input, paper_omega_input, rast
 log = logging.getLogger(__name__)
 
 STAGES = ("landmarks", "smooth", "phi", "warp", "omega", "paste")
+PASTE_INTERPOLATION = {"linear": cv2.INTER_LINEAR, "cubic": cv2.INTER_CUBIC, "lanczos": cv2.INTER_LANCZOS4}
 
 
 @dataclass
@@ -51,6 +52,14 @@ class ReenactorOptions:
     hold_s: float = 0.5  # face lost: keep the last output this long …
     ease_s: float = 0.5  # … then ease back to the target's own face over this long
     full_res_step: int = 2  # coarse-grid factor for the full-resolution warp (1 = exact)
+    # Resampling of the full-resolution warp (guided paste-back): "cubic" keeps ~80 % of the target's
+    # fine detail where the face moves by fractions of a pixel, "linear" ~45 % (BENCHMARKS.md).
+    paste_interpolation: str = "cubic"
+
+    def __post_init__(self) -> None:
+        if self.paste_interpolation not in PASTE_INTERPOLATION:
+            raise ValueError(f"paste_interpolation must be one of {', '.join(PASTE_INTERPOLATION)}, "
+                             f"got {self.paste_interpolation!r}")
 
 
 def _feather_mask(size: int = 256) -> np.ndarray:
@@ -262,7 +271,8 @@ class Reenactor:
         """Warp the full-resolution target with the same triangles, add the upscaled residual in the mask."""
         x0, y0, x1, y1 = tg.roi
         mesh = image_mesh(tg.points, tg.align.to_image(jgen), tg.align.M)  # image-pixel landmarks
-        region = warp_image(tg.image, mesh, shape=(y1 - y0, x1 - x0), offset=(x0, y0), step=self.options.full_res_step)
+        region = warp_image(tg.image, mesh, shape=(y1 - y0, x1 - x0), offset=(x0, y0), step=self.options.full_res_step,
+                            interpolation=PASTE_INTERPOLATION[self.options.paste_interpolation])
         delta = (head[3] * tg.feather)[..., None] * head[:3].transpose(1, 2, 0) * 127.5  # [256,256,3] grey levels
         M = tg.align.Minv.copy()
         M[:, 2] -= (x0, y0)
