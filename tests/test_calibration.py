@@ -142,13 +142,15 @@ def _write_face_video(path: Path, n: int, rotate: bool) -> None:
     writer.release()
 
 
-def test_calibrate_command_from_a_still_video(tmp_path: Path) -> None:
+def test_calibrate_command_from_a_still_video(tmp_path: Path, capsys) -> None:
     from reenact.cli import main
 
     video = tmp_path / "still.avi"
     _write_face_video(video, 45, rotate=False)
     rc = main(["calibrate", "--source", str(video), "--name", "astro", "--calibration-dir", str(tmp_path / "cal")])
     assert rc == 0
+    err = capsys.readouterr().err  # not a terminal: one line per change of state, no redrawn bar
+    assert "\r" not in err and "neutral face captured" in err and len(err.splitlines()) < 10, err
     prof = load_profile("astro", tmp_path / "cal")
     assert prof.frames >= 30
     # a real face in the canonical crop lands near the template (same eye anchors)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from reenact.errors import ReenactError
@@ -42,6 +44,8 @@ def calibrate(source: str, name: str, calibration_dir: str | None, detector: str
     capture = NeutralCapture(detector=detector)
     click.echo(f"calibrating from {src.name}: look into the camera with a relaxed, neutral face and keep still", err=True)
     frames = 0
+    live_bar = sys.stderr.isatty()  # a redrawn bar on a terminal; one line per change of state in a log
+    last_message = None
     try:
         while not capture.done:
             frame = src.read()
@@ -60,10 +64,15 @@ def calibrate(source: str, name: str, calibration_dir: str | None, detector: str
                 )
             lm = det.track(frame.image)
             status = capture.update(lm.points if lm.found else None, frame.t_media)
-            bar = "#" * int(status.progress * 20)
-            click.echo(f"\r[{bar:<20}] {status.message:<45}", nl=False, err=True)
+            if live_bar:
+                bar = "#" * int(status.progress * 20)
+                click.echo(f"\r[{bar:<20}] {status.message:<45}", nl=False, err=True)
+            elif status.message != last_message:
+                click.echo(status.message, err=True)
+            last_message = status.message
     finally:
-        click.echo("", err=True)
+        if live_bar:
+            click.echo("", err=True)
         src.close()
     profile = capture.profile(name)
     path = save_profile(profile, calibration_dir)
