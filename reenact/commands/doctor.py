@@ -40,9 +40,9 @@ class CheckResult:
 
 def check_camera(index: int = 0, opener: Callable[[int], object] | None = None) -> CheckResult:
     """Can OpenCV open camera ``index`` and read a frame?"""
-    import cv2
+    from reenact.live.capture import open_camera
 
-    cap = (opener or cv2.VideoCapture)(index)
+    cap = (opener or open_camera)(index)
     try:
         if not cap.isOpened():
             fix = "connect a webcam and close other programs using it (Zoom, OBS, a browser tab)"

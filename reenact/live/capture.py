@@ -87,6 +87,23 @@ def _to_bgr(image: np.ndarray) -> np.ndarray:
     return image
 
 
+def open_camera(index: int | str) -> cv2.VideoCapture:
+    """cv2.VideoCapture(index) without OpenCV's own console noise.
+
+    A missing camera makes OpenCV print a warning or error for each backend it tries (and again at
+    every reconnect attempt); our own message says what is wrong and what to do. Kept with -vv.
+    """
+    if log.isEnabledFor(logging.DEBUG):
+        return cv2.VideoCapture(index)
+    cvlog = cv2.utils.logging
+    level = cvlog.getLogLevel()
+    cvlog.setLogLevel(cvlog.LOG_LEVEL_SILENT)
+    try:
+        return cv2.VideoCapture(index)
+    finally:
+        cvlog.setLogLevel(level)
+
+
 @dataclass(frozen=True)
 class WebcamConfig:
     """How to open a webcam."""
@@ -138,7 +155,7 @@ class WebcamSource:
 
     @staticmethod
     def _cv2_open(index: int | str) -> cv2.VideoCapture:
-        return cv2.VideoCapture(index)
+        return open_camera(index)
 
     def _try_open(self) -> bool:
         c = self.config
