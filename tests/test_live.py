@@ -151,6 +151,42 @@ def test_paste_back_keeps_the_targets_fine_detail(warp_weights, astronaut, astro
         ReenactorOptions(paste_interpolation="nearest")
 
 
+def test_live_calibrates_from_the_first_still_second_unless_a_profile_exists(warp_weights, astronaut, target, tmp_path):
+    """No saved profile: the first second of a still face becomes the neutral face for the session
+    (nothing written); the c hotkey recalibrates and saves; --no-auto-calibrate keeps the mean face."""
+    from reenact.calibration import list_profiles
+    from reenact.commands.live import LiveProcessor
+    from reenact.face.dlib_detector import DlibDetector
+    from reenact.inference.backend import create_backend
+    from reenact.inference.reenactor import Reenactor, ReenactorOptions
+    from reenact.live.capture import Frame
+
+    backend = create_backend("onnx", warp_weights)
+    tgt = cv2.imread(str(target))
+    frames = [Frame(image=astronaut, index=i, t_capture=i / 30.0) for i in range(45)]  # 1.5 s, still
+    cal = tmp_path / "cal"
+
+    def run(auto: bool, hotkey: bool = False):
+        r = Reenactor(backend, DlibDetector(), options=ReenactorOptions(smoothing=False))
+        r.add_target(tgt)
+        proc = LiveProcessor(r, "default", str(cal), auto_calibrate=auto)
+        if hotkey:
+            proc.calibrate()
+        mean_face = r.neutral.copy()
+        for f in frames:
+            proc(f)
+        return r, proc, mean_face
+
+    r, proc, mean_face = run(auto=True)
+    assert r.calibrated and "not saved" in proc.message
+    assert np.abs(r.neutral - mean_face).mean() > 0.5  # the astronaut's own face, not the template
+    assert list_profiles(cal) == []
+    r, proc, _ = run(auto=False)
+    assert not r.calibrated and proc.message == ""
+    r, proc, _ = run(auto=True, hotkey=True)
+    assert r.calibrated and "saved" in proc.message and list_profiles(cal) == ["default"]
+
+
 def test_live_runs_with_torch_unimportable(warp_weights, driver, target, tmp_path):
     drive, _ = driver
     out = tmp_path / "out.avi"

@@ -53,14 +53,22 @@ def load_target(path: Path, detector, reenactor) -> None:
 
 
 class LiveProcessor:
-    """The runner's ``process``: the reenactor plus the calibrate hotkey."""
+    """The runner's ``process``: the reenactor plus the calibrate hotkey.
 
-    def __init__(self, reenactor, calibration_name: str, calibration_dir: str | None) -> None:
+    With ``auto_calibrate`` (no saved profile), the first second the actor holds still becomes the
+    neutral face for this session only, so their own face shape does not leak into the target
+    while they have never calibrated; the c hotkey recalibrates and saves a profile.
+    """
+
+    def __init__(self, reenactor, calibration_name: str, calibration_dir: str | None, auto_calibrate: bool = False) -> None:
         self.reenactor = reenactor
         self.calibration_name = calibration_name
         self.calibration_dir = calibration_dir
         self.capture = None
+        self.save = True
         self.message = ""
+        if auto_calibrate:
+            self.calibrate(save=False)
 
     def __call__(self, frame):
         out = self.reenactor(frame)
@@ -71,17 +79,23 @@ class LiveProcessor:
                 from reenact.calibration import save_profile
 
                 profile = self.capture.profile(self.calibration_name)
-                path = save_profile(profile, self.calibration_dir)
                 self.reenactor.set_neutral(profile.points)
-                self.message = f"calibrated; saved {path.name}"
-                log.warning("calibration saved to %s", path)
+                if self.save:
+                    path = save_profile(profile, self.calibration_dir)
+                    self.message = f"calibrated; saved {path.name}"
+                    log.warning("calibration saved to %s", path)
+                else:
+                    self.message = "calibrated from your first still second (not saved; c to redo and save)"
+                    log.warning("calibrated from the first second you held still (this session only; press c in "
+                                "the preview or run `reenact calibrate` to save a profile)")
                 self.capture = None
         return out
 
-    def calibrate(self) -> None:
+    def calibrate(self, save: bool = True) -> None:
         from reenact.calibration import NeutralCapture
 
         self.capture = NeutralCapture()
+        self.save = save
         self.message = "calibrating: hold still with a relaxed face"
 
     def reset(self) -> None:
@@ -105,6 +119,9 @@ class LiveProcessor:
 @click.option("--calibration", default=None,
               help="Calibration profile name or path (default: the 'default' profile when it exists).")
 @click.option("--calibration-dir", default=None, help="Folder of calibration profiles.")
+@click.option("--auto-calibrate/--no-auto-calibrate", default=True, show_default=True,
+              help="Without a saved profile: take the first second you hold still as your neutral face "
+                   "(this session only; until then the mean neutral face is used).")
 @click.option("--engines-dir", default=None, help="Folder of built TensorRT engines.")
 @click.option("--head-motion", is_flag=True,
               help="Also apply your in-plane head rotation, scale and shift (not turning: yaw/pitch are not transferred).")
@@ -119,7 +136,7 @@ class LiveProcessor:
 @click.option("--camera-size", default="640x480", show_default=True, help="Webcam capture size.")
 @click.option("--threads", type=int, default=2, show_default=True, help="CPU threads for inference.")
 @click.option("--device", default=None, help="Backend device: cpu | cuda (backend default when omitted).")
-def live(targets, source, outputs, backend, weights, landmarks, calibration, calibration_dir, engines_dir, head_motion,
+def live(targets, source, outputs, backend, weights, landmarks, calibration, calibration_dir, auto_calibrate, engines_dir, head_motion,
          no_smoothing, color_match, loop, max_frames, size, fps, camera_size, threads, device):
     """Make the face in a photo copy your expression, live.
 
@@ -132,8 +149,9 @@ def live(targets, source, outputs, backend, weights, landmarks, calibration, cal
 
     Hotkeys in the preview window: c calibrate (hold a relaxed, neutral face for a second),
     o overlay, n/p next/previous target, q or Esc quit. Ctrl-C stops too.
-    Without a calibration profile the mean neutral face is used; run `reenact calibrate` first
-    for the best result.
+    Without a calibration profile the first second you hold still with a relaxed face becomes
+    your neutral face for the session (--no-auto-calibrate: the mean neutral face); run
+    `reenact calibrate` first, or press c, to save one.
     """
     from reenact.calibration import DEFAULT_NAME, list_profiles, load_profile
     from reenact.face.landmarks import create_detector
@@ -165,13 +183,18 @@ def live(targets, source, outputs, backend, weights, landmarks, calibration, cal
         neutral = load_profile(name, calibration_dir).points
         click.echo(f"calibration: {name}")
     else:
-        click.echo("calibration: none — using the mean neutral face; press c in the preview or run `reenact calibrate`")
+        if auto_calibrate:
+            click.echo("calibration: none saved — hold still with a relaxed face for a second to calibrate this session "
+                       "(press c in the preview or run `reenact calibrate` to save one)")
+        else:
+            click.echo("calibration: none — using the mean neutral face; press c in the preview or run `reenact calibrate`")
 
     options = ReenactorOptions(smoothing=not no_smoothing, head_motion=head_motion, color_match=color_match)
     reenactor = Reenactor(be, detector, neutral=neutral, options=options)
     for t in targets:
         load_target(Path(t), target_detector, reenactor)
-    processor = LiveProcessor(reenactor, calibration or DEFAULT_NAME, calibration_dir)
+    processor = LiveProcessor(reenactor, calibration or DEFAULT_NAME, calibration_dir,
+                              auto_calibrate=auto_calibrate and neutral is None)
 
     src = open_source(source, size=cam_size, fps=fps, paced=max_frames is None, loop=loop)
     sinks = []
