@@ -163,7 +163,7 @@ def test_live_calibrates_from_the_first_still_second_unless_a_profile_exists(war
 
     backend = create_backend("onnx", warp_weights)
     tgt = cv2.imread(str(target))
-    frames = [Frame(image=astronaut, index=i, t_capture=i / 30.0) for i in range(45)]  # 1.5 s, still
+    frames = [Frame(image=astronaut, index=i, t_capture=i / 30.0, t_media=i / 30.0) for i in range(45)]  # 1.5 s, still
     cal = tmp_path / "cal"
 
     def run(auto: bool, hotkey: bool = False):

@@ -73,7 +73,7 @@ class LiveProcessor:
     def __call__(self, frame):
         out = self.reenactor(frame)
         if self.capture is not None:
-            status = self.capture.update(self.reenactor.last_points, frame.t_capture)
+            status = self.capture.update(self.reenactor.last_points, frame.t_media)  # stream time: a file calibrates alike at any speed
             self.message = f"calibrating: {status.message}"
             if self.capture.done:
                 from reenact.calibration import save_profile
