@@ -25,17 +25,12 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 from bench_models import cpu_model  # noqa: E402
 
+from reenact.eval.metrics import fine_detail  # noqa: E402
 from reenact.face.align import align_points  # noqa: E402
 from reenact.face.dlib_detector import DlibDetector  # noqa: E402
 from reenact.inference.backend import create_backend  # noqa: E402
 from reenact.inference.reenactor import PASTE_INTERPOLATION, Reenactor, ReenactorOptions  # noqa: E402
 from reenact.paths import WEIGHTS_DIR  # noqa: E402
-
-
-def detail(image: np.ndarray, box: tuple[int, int, int, int]) -> float:
-    x0, y0, x1, y1 = box
-    grey = cv2.cvtColor(image[y0:y1, x0:x1], cv2.COLOR_BGR2GRAY).astype(np.float32)
-    return float(cv2.Laplacian(grey, cv2.CV_32F).var())
 
 
 def main() -> None:
@@ -73,7 +68,7 @@ def main() -> None:
             out = r.from_landmarks(p, i / 30)
             if i >= 3:  # warm-up
                 ms.append(r.timings["paste"])
-                kept.append(detail(out, box) / detail(img, box))
+                kept.append(fine_detail(out, box) / fine_detail(img, box))
     print(f"{cpu_model()}, {args.threads} threads, {datetime.datetime.now():%Y-%m-%d %H:%M}, "
           f"target {args.size}², {args.frames - 3} frames each\n")
     print("| paste resampling | paste ms (median) | fine detail kept |\n|:--|--:|--:|")

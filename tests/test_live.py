@@ -112,17 +112,11 @@ def test_live_file_output_keeps_the_target_size_unless_size_is_given(warp_weight
         assert len(frames) == 3 and frames[0].shape[:2] == want
 
 
-def _detail(image: np.ndarray, box) -> float:
-    """Fine detail in a box: the variance of the Laplacian of its grey levels."""
-    x0, y0, x1, y1 = box
-    grey = cv2.cvtColor(image[y0:y1, x0:x1], cv2.COLOR_BGR2GRAY).astype(np.float32)
-    return float(cv2.Laplacian(grey, cv2.CV_32F).var())
-
-
 def test_paste_back_keeps_the_targets_fine_detail(warp_weights, astronaut, astronaut_points):
     """A 3 % sideways stretch of the source (no similarity removes it) moves every face pixel by a
     fraction of a pixel; the bicubic full-resolution warp keeps most of the photo's fine detail
     where the bilinear one keeps under half of it."""
+    from reenact.eval.metrics import fine_detail
     from reenact.face.align import align_points
     from reenact.face.landmarks import FaceLandmarks
     from reenact.inference.backend import create_backend
@@ -144,7 +138,7 @@ def test_paste_back_keeps_the_targets_fine_detail(warp_weights, astronaut, astro
         assert np.abs(same.astype(int) - astronaut).max() <= 1
         out = r.from_landmarks(src, 0.1)
         assert np.abs(out.astype(int) - astronaut).mean() > 0.1  # the face did move
-        kept[interp] = _detail(out, box) / _detail(astronaut, box)
+        kept[interp] = fine_detail(out, box) / fine_detail(astronaut, box)
     assert ReenactorOptions().paste_interpolation == "cubic"
     assert kept["cubic"] > 0.7 and kept["linear"] < 0.6, kept
     with pytest.raises(ValueError, match="paste_interpolation"):

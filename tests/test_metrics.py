@@ -230,3 +230,16 @@ def test_identity_distance_other_person_is_larger() -> None:
     smile = M.identity_distance(*a, *a_smile)
     assert same == pytest.approx(0.0, abs=1e-6)
     assert other > 0.6 > smile  # measured: another person 0.78, own smile 0.28
+
+
+def test_fine_detail_is_zero_on_flat_grey_and_drops_with_blur() -> None:
+    fine_detail = M.fine_detail
+    rng = np.random.default_rng(0)
+    img = np.full((64, 64, 3), 128, np.uint8)
+    assert fine_detail(img) == 0.0
+    img[32:, 32:] = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)  # texture in one quarter only
+    assert fine_detail(img, (0, 0, 32, 32)) == 0.0 and fine_detail(img, (32, 32, 64, 64)) > 1000
+    blurred = cv2.GaussianBlur(img, (0, 0), 1.0)
+    assert fine_detail(blurred, (32, 32, 64, 64)) < 0.2 * fine_detail(img, (32, 32, 64, 64))
+    with pytest.raises(ValueError, match="fine_detail"):
+        fine_detail(np.zeros(5, np.uint8))

@@ -274,8 +274,8 @@ def test_identity_loss_trains_and_stays_out_of_the_checkpoint(tiny_bank, tmp_pat
     t = Trainer(_cfg("omega", steps=2, extra_losses=("identity", "gradient")), tiny_bank, tmp_path)
     t.run(progress=False)
     line = json.loads((tmp_path / "metrics_omega.jsonl").read_text().splitlines()[-1])
-    assert 0 < line["identity"] < 2.0
-    assert 0 < line["gradient"] < 1.0  # descriptor distances: dlib's "same person" is < 0.6
+    assert 0 < line["identity"] < 2.0  # descriptor distances: dlib's "same person" is < 0.6
+    assert 0 < line["gradient"] < 1.0
     with safe_open(str(tmp_path / "checkpoint_omega.safetensors"), "pt") as f:
         keys = list(f.keys())
     assert keys and not any("fc" == k.split(".")[-1] or k.startswith("face_id") for k in keys)  # the frozen net is not saved

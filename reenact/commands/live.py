@@ -182,12 +182,11 @@ def live(targets, source, outputs, backend, weights, landmarks, calibration, cal
     if calibration or DEFAULT_NAME in list_profiles(calibration_dir):
         neutral = load_profile(name, calibration_dir).points
         click.echo(f"calibration: {name}")
+    elif auto_calibrate:
+        click.echo("calibration: none saved — hold still with a relaxed face for a second to calibrate this session "
+                   "(press c in the preview or run `reenact calibrate` to save one)")
     else:
-        if auto_calibrate:
-            click.echo("calibration: none saved — hold still with a relaxed face for a second to calibrate this session "
-                       "(press c in the preview or run `reenact calibrate` to save one)")
-        else:
-            click.echo("calibration: none — using the mean neutral face; press c in the preview or run `reenact calibrate`")
+        click.echo("calibration: none — using the mean neutral face; press c in the preview or run `reenact calibrate`")
 
     options = ReenactorOptions(smoothing=not no_smoothing, head_motion=head_motion, color_match=color_match)
     reenactor = Reenactor(be, detector, neutral=neutral, options=options)

@@ -247,3 +247,15 @@ def identity_distance(image_a: np.ndarray, lm_a, image_b: np.ndarray, lm_b) -> f
     da = face_descriptor(image_a, lm_a)
     db = face_descriptor(image_b, lm_b)
     return float(np.linalg.norm(da.astype(np.float64) - db.astype(np.float64)))
+
+
+def fine_detail(image: np.ndarray, box: tuple[int, int, int, int] | None = None) -> float:
+    """Variance of the Laplacian of the grey levels in ``box`` (x0, y0, x1, y1; default the whole
+    image): how much pixel-scale texture (skin, hair) an image keeps. Compared as a ratio to the
+    same box of the original photo, it measures what resampling blurred away."""
+    if not isinstance(image, np.ndarray) or image.ndim not in (2, 3):
+        raise ValueError(f"fine_detail: need an [H,W] or [H,W,3] image, got {getattr(image, 'shape', type(image))}")
+    x0, y0, x1, y1 = box if box is not None else (0, 0, image.shape[1], image.shape[0])
+    part = image[y0:y1, x0:x1]
+    grey = cv2.cvtColor(part, cv2.COLOR_BGR2GRAY) if part.ndim == 3 else part
+    return float(cv2.Laplacian(grey.astype(np.float32), cv2.CV_32F).var())
