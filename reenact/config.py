@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -113,8 +114,11 @@ def model_config(variant: str = "guided", preset: str = "lite", **overrides: Any
     return cfg
 
 
-#: Opt-in additions to the paper's L_Ω (weights in ``reenact.training.losses.EXTRA_LOSSES``).
-EXTRA_LOSS_NAMES: tuple[str, ...] = ("mouth_l1", "feature_matching", "mouth_gan", "identity", "gradient")
+#: Opt-in additions to the paper's L_Ω and their default weights in it (the paper's L1 weight μ2 is
+#: 100); ``TrainConfig.extra_loss_weights`` overrides them per run.
+EXTRA_LOSS_DEFAULTS: dict[str, float] = {"mouth_l1": 25.0, "feature_matching": 50.0, "mouth_gan": 1.0,
+                                         "identity": 3.0, "gradient": 100.0}
+EXTRA_LOSS_NAMES: tuple[str, ...] = tuple(EXTRA_LOSS_DEFAULTS)
 
 
 @dataclass(frozen=True)
@@ -140,9 +144,12 @@ class TrainConfig:
     val_pairs: int = 32  # validation pairs scored for SSIM/PSNR
     device: str = "cpu"  # 'cpu' | 'cuda' | 'cuda:N'
     num_threads: int = 0  # torch intra-op threads; 0 = torch's default
-    # stage 2 only: additions to eq. 9 beyond the paper, names of training.losses.EXTRA_LOSSES
+    # stage 2 only: additions to eq. 9 beyond the paper, names in EXTRA_LOSS_DEFAULTS
     # ('mouth_l1', 'feature_matching', 'mouth_gan'); () trains exactly the paper's L_Ω
     extra_losses: tuple[str, ...] = ()
+    # weights of extra losses that differ from EXTRA_LOSS_DEFAULTS, as (name, weight) pairs; each
+    # name must also be in extra_losses. train_omega.json records every used weight (extra_weight)
+    extra_loss_weights: tuple[tuple[str, float], ...] = ()
     pix2pix: bool = False  # stage 2 only: the pix2pix baseline, Ω fed the source's landmark image (no Φ)
     # stage 2 only: the landmarks Ω is fed while training: 'phi' = Φ's J_gen (the paper's section V-B),
     # 'truth' = the real J_o, so Ω learns to paint the face the landmarks describe instead of hedging
@@ -155,6 +162,16 @@ class TrainConfig:
         unknown = [n for n in self.extra_losses if n not in EXTRA_LOSS_NAMES]
         if unknown:
             raise ConfigError(f"unknown extra losses {unknown}; expected some of {', '.join(EXTRA_LOSS_NAMES)}")
+        for name, weight in self.extra_loss_weights:
+            if name not in self.extra_losses:
+                raise ConfigError(f"a weight is given for the extra loss {name!r}, which is not switched on; "
+                                  f"switched on: {list(self.extra_losses) or 'none'}")
+            if not (isinstance(weight, (int, float)) and math.isfinite(weight) and weight > 0):
+                raise ConfigError(f"the weight of extra loss {name!r} must be a positive number, got {weight!r}")
+
+    def extra_weight(self, name: str) -> float:
+        """The weight of extra loss ``name`` in L_Ω: this run's override, else the default."""
+        return float(dict(self.extra_loss_weights).get(name, EXTRA_LOSS_DEFAULTS[name]))
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -162,6 +179,8 @@ class TrainConfig:
         d["lambdas"] = list(self.lambdas)
         d["mus"] = list(self.mus)
         d["extra_losses"] = list(self.extra_losses)
+        # every used weight, defaults included, so the record alone reproduces the loss
+        d["extra_loss_weights"] = {n: self.extra_weight(n) for n in self.extra_losses}
         return d
 
     def to_json(self) -> str:
@@ -174,6 +193,9 @@ class TrainConfig:
         for key in ("betas", "lambdas", "mus", "extra_losses"):
             if key in d:
                 d[key] = tuple(d[key])
+        if "extra_loss_weights" in d:  # a record written before this field had none: the defaults
+            weights = d["extra_loss_weights"]
+            d["extra_loss_weights"] = tuple((weights.items() if isinstance(weights, dict) else map(tuple, weights)))
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(d) - known
         if unknown:

@@ -31,6 +31,7 @@ def main() -> None:
     ap.add_argument("--notes", default="")
     args = ap.parse_args()
 
+    from reenact.config import EXTRA_LOSS_DEFAULTS
     from reenact.eval.smoke import four_pair_expression_error
     from reenact.weights_io import atomic_write_bytes, atomic_write_json, read_config, read_meta
 
@@ -54,7 +55,8 @@ def main() -> None:
     tcfg_path = args.run / "train_omega.json"
     tcfg = json.loads(tcfg_path.read_text()) if tcfg_path.is_file() else {}
     extra = tcfg.get("extra_losses") or []
-    loss = "μ = 1, 100" + (f", plus {' and '.join(f'`{e}`' for e in extra)} (`--extra-loss`)" if extra else "")
+    weights = {**EXTRA_LOSS_DEFAULTS, **(tcfg.get("extra_loss_weights") or {})}
+    loss = "μ = 1, 100" + (f", plus {' and '.join(f'`{e}` ×{weights[e]:g}' for e in extra)} (`--extra-loss`)" if extra else "")
     fed = {"truth": "fed the real J_o", "phi": "fed Φ's J_gen"}.get(tcfg.get("omega_landmarks"), "")
     md = f"""# Model card: reenact default weights
 

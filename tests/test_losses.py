@@ -60,10 +60,18 @@ def _face_points() -> np.ndarray:
     return template(256)
 
 
-def test_extra_loss_names_match_their_weights():
-    from reenact.config import EXTRA_LOSS_NAMES
+def test_extra_loss_weights_default_override_and_round_trip():
+    from reenact.config import EXTRA_LOSS_DEFAULTS
 
-    assert set(EXTRA_LOSS_NAMES) == set(losses.EXTRA_LOSSES)
+    cfg = TrainConfig(extra_losses=("mouth_l1", "gradient"), extra_loss_weights=(("mouth_l1", 50.0),))
+    assert cfg.extra_weight("mouth_l1") == 50.0 and cfg.extra_weight("gradient") == EXTRA_LOSS_DEFAULTS["gradient"] == 100.0
+    d = cfg.to_dict()
+    assert d["extra_loss_weights"] == {"mouth_l1": 50.0, "gradient": 100.0}  # the record names every used weight
+    back = TrainConfig.from_dict(d)
+    assert back.extra_weight("mouth_l1") == 50.0 and back.extra_weight("gradient") == 100.0
+    # a record written before weights were recorded reads back with the defaults
+    d.pop("extra_loss_weights")
+    assert TrainConfig.from_dict(d).extra_weight("mouth_l1") == 25.0
 
 
 def test_mouth_mask_covers_the_mouth_and_nothing_of_the_eyes():
@@ -121,6 +129,11 @@ def test_unknown_extra_loss_is_a_config_error():
 
     with pytest.raises(ConfigError, match="perceptual"):
         TrainConfig(extra_losses=("perceptual",))
+    with pytest.raises(ConfigError, match="not switched on"):
+        TrainConfig(extra_losses=("gradient",), extra_loss_weights=(("mouth_l1", 50.0),))
+    for bad in (0.0, -1.0, math.nan, math.inf):
+        with pytest.raises(ConfigError, match="positive number"):
+            TrainConfig(extra_losses=("mouth_l1",), extra_loss_weights=(("mouth_l1", bad),))
 
 
 def test_mouth_windows_centre_the_mouth_and_stay_inside_the_crop():

@@ -281,12 +281,31 @@ def test_identity_loss_trains_and_stays_out_of_the_checkpoint(tiny_bank, tmp_pat
     assert keys and not any("fc" == k.split(".")[-1] or k.startswith("face_id") for k in keys)  # the frozen net is not saved
 
 
+def test_extra_loss_weight_scales_its_term_in_the_generator_loss(tiny_bank, tmp_path):
+    """Same seed, same first step: L_Ω with mouth_l1 at 50 exceeds L_Ω at the default 25 by
+    exactly 25 × the (identical, unweighted) mouth term."""
+    _phi(tiny_bank, tmp_path)
+    logs = []
+    for weights in ((), (("mouth_l1", 50.0),)):
+        t = Trainer(_cfg("omega", steps=1, extra_losses=("mouth_l1",), extra_loss_weights=weights), tiny_bank, tmp_path)
+        logs.append(t.train_step())
+    assert logs[0]["mouth_l1"] == pytest.approx(logs[1]["mouth_l1"], rel=1e-6) and logs[0]["mouth_l1"] > 0
+    assert logs[1]["loss_g"] - logs[0]["loss_g"] == pytest.approx(25.0 * logs[0]["mouth_l1"], rel=1e-4)
+
+
 def test_train_extra_loss_flag(capsys):
     rc = main(["train", "omega", "--dry-run", "--extra-loss", "mouth_l1", "--extra-loss", "mouth_l1"])
-    assert rc == 0 and json.loads(capsys.readouterr().out)["extra_losses"] == ["mouth_l1"]
-    rc = main(["train", "omega", "--dry-run", "--extra-loss", "perceptual"])
-    err = capsys.readouterr().err
-    assert rc != 0 and "perceptual" in err and "Traceback" not in err
+    d = json.loads(capsys.readouterr().out)
+    assert rc == 0 and d["extra_losses"] == ["mouth_l1"] and d["extra_loss_weights"] == {"mouth_l1": 25.0}
+    rc = main(["train", "omega", "--dry-run", "--extra-loss", "mouth_l1=50", "--extra-loss", "gradient"])
+    d = json.loads(capsys.readouterr().out)
+    assert rc == 0 and d["extra_losses"] == ["mouth_l1", "gradient"]
+    assert d["extra_loss_weights"] == {"mouth_l1": 50.0, "gradient": 100.0}
+    for bad, words in ((["perceptual"], "perceptual"), (["mouth_l1=-3"], "positive number"), (["mouth_l1=x"], "positive number"),
+                       (["mouth_l1=50", "mouth_l1=30"], "twice with different weights")):
+        rc = main(["train", "omega", "--dry-run", *[a for b in bad for a in ("--extra-loss", b)]])
+        err = capsys.readouterr().err
+        assert rc != 0 and words in err and "Traceback" not in err
 
 
 def test_training_seed_does_not_move_people_between_splits(monkeypatch, tmp_path, capsys):

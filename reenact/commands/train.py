@@ -8,10 +8,34 @@ from pathlib import Path
 
 import click
 
-from reenact.config import EXTRA_LOSS_NAMES
+from reenact.config import EXTRA_LOSS_DEFAULTS, EXTRA_LOSS_NAMES
 from reenact.errors import ReenactError
 
 log = logging.getLogger(__name__)
+
+
+class ExtraLoss(click.ParamType):
+    """``NAME`` or ``NAME=WEIGHT``: an extra loss, with its default weight or another one."""
+
+    name = "NAME[=WEIGHT]"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
+        name, sep, weight_text = str(value).partition("=")
+        name = name.strip()
+        if name not in EXTRA_LOSS_NAMES:
+            self.fail(f"unknown extra loss {name!r}; expected one of {', '.join(EXTRA_LOSS_NAMES)}", param, ctx)
+        if not sep:
+            return name, None
+        try:
+            weight = float(weight_text)
+        except ValueError:
+            weight = float("nan")
+        if not (weight > 0 and weight != float("inf")):
+            self.fail(f"the weight in {value!r} must be a positive number, e.g. {name}={EXTRA_LOSS_DEFAULTS[name]:g}",
+                      param, ctx)
+        return name, weight
 
 
 @click.command("train")
@@ -46,8 +70,10 @@ log = logging.getLogger(__name__)
 @click.option("--omega-landmarks", type=click.Choice(["phi", "truth"]), default="phi", show_default=True,
               help="Stage 2: landmarks fed to Ω while training: Φ's J_gen (the paper) or the real J_o "
                    "(Ω learns to paint the landmarks it is given; validation always uses Φ).")
-@click.option("--extra-loss", "extra_losses", type=click.Choice(EXTRA_LOSS_NAMES), multiple=True,
-              help="Stage 2: add a loss beyond the paper's eq. 9 (repeatable): mouth_l1 = L1 on the mouth "
+@click.option("--extra-loss", "extra_losses", type=ExtraLoss(), multiple=True,
+              help="Stage 2: add a loss beyond the paper's eq. 9 (repeatable), as NAME or NAME=WEIGHT "
+                   "(weight in L_Ω, where the paper's L1 has 100; defaults: "
+                   + ", ".join(f"{k} {v:g}" for k, v in EXTRA_LOSS_DEFAULTS.items()) + "): mouth_l1 = L1 on the mouth "
                    "alone (teeth, open mouths); feature_matching = L1 between D_I's features of real and "
                    "generated faces; mouth_gan = a second PatchGAN that judges only a 96x96 window around the mouth; "
                    "identity = distance between dlib face descriptors of real and generated faces (the "
@@ -79,7 +105,7 @@ def train(stage, data, out, variant, preset, steps, epochs, batch_size, seed, sp
     cfg_kwargs = dict(stage=stage, model=mcfg, batch_size=batch_size, seed=seed, split_seed=split_seed,
                       checkpoint_every=checkpoint_every,
                       val_every=val_every, device=device, num_threads=threads, pix2pix=pix2pix,
-                      omega_landmarks=omega_landmarks, extra_losses=tuple(dict.fromkeys(extra_losses)))
+                      omega_landmarks=omega_landmarks, **_extra_loss_fields(extra_losses))
     if dry_run and data is None:
         n_targets = None
     else:
@@ -114,3 +140,17 @@ def train(stage, data, out, variant, preset, steps, epochs, batch_size, seed, sp
     trainer.run()
     click.echo(f"{stage}: trained to step {trainer.step}; weights in {out}")
     return 0
+
+
+def _extra_loss_fields(pairs: tuple[tuple[str, float | None], ...]) -> dict:
+    """TrainConfig's extra_losses and extra_loss_weights from the --extra-loss values; one name
+    given twice with two different weights is a mistake, not a sum."""
+    weights: dict[str, float | None] = {}
+    for name, weight in pairs:
+        if weights.get(name) is not None and weight is not None and weights[name] != weight:
+            raise ReenactError(f"--extra-loss {name} is given twice with different weights ({weights[name]:g} and {weight:g})",
+                               hint=f"give {name} once, e.g. --extra-loss {name}={weight:g}")
+        if weights.get(name) is None:
+            weights[name] = weight
+    return {"extra_losses": tuple(weights),
+            "extra_loss_weights": tuple((n, w) for n, w in weights.items() if w is not None and w != EXTRA_LOSS_DEFAULTS[n])}

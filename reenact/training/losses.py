@@ -14,7 +14,8 @@ The discriminators end in a Sigmoid (Table 2), so the adversarial terms are bina
 entropy on probabilities, clamped away from 0 and 1; the PatchGAN map is averaged (the
 paper: "the mean value of the feature map of size 30x30 is used for the loss").
 
-Beyond the paper (stage 2 only, opt-in with ``TrainConfig.extra_losses``): ``mouth_l1``, an L1
+Beyond the paper (stage 2 only, opt-in with ``TrainConfig.extra_losses``; default weights in
+``config.EXTRA_LOSS_DEFAULTS``): ``mouth_l1``, an L1
 on the mouth alone, where a warp cannot supply content (teeth, the inside of an open mouth) and
 the whole-crop L1 gives it ~3 % of its weight; ``feature_matching``, L1 between D_I's
 intermediate features of the real and the generated face (pix2pixHD), a perceptual term that
@@ -39,8 +40,6 @@ from reenact.face.topology import PARTS
 
 _EPS = 1e-6
 
-#: The opt-in additions to eq. (9) and their weights in L_Ω (the paper's L1 weight μ2 is 100).
-EXTRA_LOSSES: dict[str, float] = {"mouth_l1": 25.0, "feature_matching": 50.0, "mouth_gan": 1.0, "identity": 3.0, "gradient": 100.0}
 #: Jitter of the identity loss's chips: shift (chip pixels, each axis) and log-scale, standard deviations.
 ID_JITTER = (1.0, 1.0, 0.02)
 #: Side of the square window D_M sees, in canonical-crop pixels (the neutral mouth is ~51 x 19).

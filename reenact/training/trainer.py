@@ -262,7 +262,7 @@ class Trainer:
         cgan = losses.generator_adv_loss(d_fake)
         pix = losses.l1(fake, I_o, wt)
         total = losses.omega_total(cgan, pix, self.cfg.mus)
-        terms: dict[str, torch.Tensor] = {}  # name in losses.EXTRA_LOSSES -> unweighted term
+        terms: dict[str, torch.Tensor] = {}  # extra loss name -> unweighted term
         if "mouth_l1" in extra:
             mask = torch.as_tensor(losses.mouth_mask(b.J_o, fake.shape[-1]), device=self.device)
             terms["mouth_l1"] = losses.masked_l1(fake, I_o, mask, wt)
@@ -276,7 +276,7 @@ class Trainer:
             jitter_rng = np.random.default_rng([self.cfg.seed, self.step, self.rank, 1])
             terms["identity"] = losses.identity_loss(self.face_id, fake, I_o, b.J_o, jitter_rng, wt)
         for name, term in terms.items():
-            total = total + losses.EXTRA_LOSSES[name] * term
+            total = total + self.cfg.extra_weight(name) * term
             logs[name] = term.item()
         total.backward()
         self.opt_g.step()
