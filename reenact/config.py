@@ -150,6 +150,10 @@ class TrainConfig:
     # weights of extra losses that differ from EXTRA_LOSS_DEFAULTS, as (name, weight) pairs; each
     # name must also be in extra_losses. train_omega.json records every used weight (extra_weight)
     extra_loss_weights: tuple[tuple[str, float], ...] = ()
+    # decay of an exponential moving average of the generator's weights (0 = off). With it on, the
+    # average is what is validated and written as <stage>.safetensors (and <stage>_best); the raw
+    # weights are written beside it as <stage>_raw.safetensors
+    ema: float = 0.0
     pix2pix: bool = False  # stage 2 only: the pix2pix baseline, Ω fed the source's landmark image (no Φ)
     # stage 2 only: the landmarks Ω is fed while training: 'phi' = Φ's J_gen (the paper's section V-B),
     # 'truth' = the real J_o, so Ω learns to paint the face the landmarks describe instead of hedging
@@ -162,6 +166,8 @@ class TrainConfig:
         unknown = [n for n in self.extra_losses if n not in EXTRA_LOSS_NAMES]
         if unknown:
             raise ConfigError(f"unknown extra losses {unknown}; expected some of {', '.join(EXTRA_LOSS_NAMES)}")
+        if not (0.0 <= self.ema < 1.0):
+            raise ConfigError(f"ema must be a decay in [0, 1), e.g. 0.995 (0 = off), got {self.ema}")
         for name, weight in self.extra_loss_weights:
             if name not in self.extra_losses:
                 raise ConfigError(f"a weight is given for the extra loss {name!r}, which is not switched on; "
@@ -195,7 +201,7 @@ class TrainConfig:
                 d[key] = tuple(d[key])
         if "extra_loss_weights" in d:  # a record written before this field had none: the defaults
             weights = d["extra_loss_weights"]
-            d["extra_loss_weights"] = tuple((weights.items() if isinstance(weights, dict) else map(tuple, weights)))
+            d["extra_loss_weights"] = tuple(weights.items() if isinstance(weights, dict) else map(tuple, weights))
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(d) - known
         if unknown:

@@ -12,9 +12,9 @@ import torch
 
 from reenact.cli import main
 from reenact.config import TrainConfig, model_config
-from reenact.errors import WeightsError
+from reenact.errors import ConfigError, WeightsError
 from reenact.training.trainer import Trainer, _ordered_batch
-from reenact.weights_io import load_networks
+from reenact.weights_io import load_networks, load_state
 
 torch.set_num_threads(2)
 
@@ -293,10 +293,47 @@ def test_extra_loss_weight_scales_its_term_in_the_generator_loss(tiny_bank, tmp_
     assert logs[1]["loss_g"] - logs[0]["loss_g"] == pytest.approx(25.0 * logs[0]["mouth_l1"], rel=1e-4)
 
 
+def test_ema_is_the_moving_average_of_the_trained_weights_and_resumes(tiny_bank, tmp_path):
+    """--ema: after each step ema = d·ema + (1−d)·raw, starting from the initial weights; the
+    average is what omega.safetensors holds, the raw weights go to omega_raw; a resume gets it back."""
+    _phi(tiny_bank, tmp_path)
+    d = 0.6
+    t = Trainer(_cfg("omega", steps=3, ema=d), tiny_bank, tmp_path)
+    expect = {k: v.clone() for k, v in t.gen_raw.named_parameters()}
+    for _ in range(2):
+        t.train_step()
+        for k, v in t.gen_raw.named_parameters():
+            expect[k] = d * expect[k] + (1 - d) * v.detach()
+    ema = dict(t.ema.named_parameters())
+    assert all(torch.allclose(ema[k], v, atol=1e-6) for k, v in expect.items())
+    assert any(not torch.allclose(ema[k], v) for k, v in t.gen_raw.named_parameters() if v.requires_grad)
+    t.run(progress=False)  # one more step, validation and a checkpoint
+    saved, raw = load_state(tmp_path / "omega.safetensors", "omega"), load_state(tmp_path / "omega_raw.safetensors", "omega")
+    assert all(torch.equal(saved[k], v.detach()) for k, v in t.ema.state_dict().items())
+    assert all(torch.equal(raw[k], v.detach()) for k, v in t.gen_raw.state_dict().items())
+    u = Trainer(_cfg("omega", steps=4, ema=d), tiny_bank, tmp_path)
+    assert u.load_checkpoint() and u.step == 3
+    assert all(torch.equal(u.ema.state_dict()[k], v) for k, v in t.ema.state_dict().items())
+    with pytest.raises(ConfigError, match="decay"):
+        _cfg("omega", ema=1.0)
+
+
+def test_ema_cannot_resume_a_checkpoint_without_it(tiny_bank, tmp_path):
+    """Restarting the average from the trained weights would silently change what it means."""
+    _phi(tiny_bank, tmp_path)
+    Trainer(_cfg("omega", steps=1), tiny_bank, tmp_path).run(progress=False)
+    with pytest.raises(WeightsError, match="without --ema"):
+        Trainer(_cfg("omega", steps=2, ema=0.99), tiny_bank, tmp_path).load_checkpoint()
+
+
 def test_train_extra_loss_flag(capsys):
     rc = main(["train", "omega", "--dry-run", "--extra-loss", "mouth_l1", "--extra-loss", "mouth_l1"])
     d = json.loads(capsys.readouterr().out)
     assert rc == 0 and d["extra_losses"] == ["mouth_l1"] and d["extra_loss_weights"] == {"mouth_l1": 25.0}
+    rc = main(["train", "omega", "--dry-run", "--ema", "0.995"])
+    assert rc == 0 and json.loads(capsys.readouterr().out)["ema"] == 0.995
+    rc = main(["train", "omega", "--dry-run", "--ema", "1"])
+    assert rc != 0 and "--ema" in capsys.readouterr().err
     rc = main(["train", "omega", "--dry-run", "--extra-loss", "mouth_l1=50", "--extra-loss", "gradient"])
     d = json.loads(capsys.readouterr().out)
     assert rc == 0 and d["extra_losses"] == ["mouth_l1", "gradient"]

@@ -79,9 +79,13 @@ class ExtraLoss(click.ParamType):
                    "identity = distance between dlib face descriptors of real and generated faces (the "
                    "network behind eval's identity distance, so that figure becomes optimistic); gradient = L1 between the pixel differences "
                    "of real and generated faces (sharper edges).")
+@click.option("--ema", type=click.FloatRange(0.0, 1.0, max_open=True), default=0.0, show_default=True,
+              help="Keep an exponential moving average of the generator's weights with this decay "
+                   "(e.g. 0.995; 0 = off). The average is validated and written as <stage>.safetensors; "
+                   "the trained weights go beside it as <stage>_raw.safetensors.")
 @click.option("--dry-run", is_flag=True, help="Print the resolved config and exit without training.")
 def train(stage, data, out, variant, preset, steps, epochs, batch_size, seed, split_seed, checkpoint_every, val_every, resume, phi_dir,
-          device, threads, cache_dir, upsample, pix2pix, omega_landmarks, extra_losses, dry_run):
+          device, threads, cache_dir, upsample, pix2pix, omega_landmarks, extra_losses, ema, dry_run):
     """Train Φ (stage 1) or Ω on a frozen Φ (stage 2).
 
     \b
@@ -105,7 +109,7 @@ def train(stage, data, out, variant, preset, steps, epochs, batch_size, seed, sp
     cfg_kwargs = dict(stage=stage, model=mcfg, batch_size=batch_size, seed=seed, split_seed=split_seed,
                       checkpoint_every=checkpoint_every,
                       val_every=val_every, device=device, num_threads=threads, pix2pix=pix2pix,
-                      omega_landmarks=omega_landmarks, **_extra_loss_fields(extra_losses))
+                      omega_landmarks=omega_landmarks, ema=ema, **_extra_loss_fields(extra_losses))
     if dry_run and data is None:
         n_targets = None
     else:

@@ -12,6 +12,7 @@ DistributedDataParallel (gloo on CPU, nccl on CUDA) and rank 0 alone writes file
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import math
@@ -146,6 +147,11 @@ class Trainer:
 
             self.face_id = load_face_id_net().to(self.device)
         self.gen_raw, self.disc_raw, self.disc_m_raw = self.gen, self.disc, self.disc_m
+        # the moving average of the generator (cfg.ema): starts at the initial weights (for guided Ω,
+        # the plain warp), is never trained, and is what validation scores and the weights file holds
+        self.ema: nn.Module | None = None
+        if cfg.ema > 0:
+            self.ema = copy.deepcopy(self.gen_raw).eval().requires_grad_(False)
         if self.world > 1:
             from torch.nn.parallel import DistributedDataParallel as DDP
 
@@ -193,8 +199,8 @@ class Trainer:
         x = np.stack([paper_omega_input(b.P_t[i], jgen[i]) for i in range(len(b.P_t))])
         return torch.as_tensor(x, device=self.device), None
 
-    def generate(self, x: torch.Tensor, warped: torch.Tensor | None) -> torch.Tensor:
-        y = self.gen(x)
+    def generate(self, x: torch.Tensor, warped: torch.Tensor | None, net: nn.Module | None = None) -> torch.Tensor:
+        y = (net or self.gen)(x)
         return y if warped is None else compose(warped, y)
 
     # ------------------------------------------------------------------ steps
@@ -290,7 +296,23 @@ class Trainer:
         self.disc.train()
         out = self._step_phi(b) if self.cfg.stage == "phi" else self._step_omega(b)
         self.step += 1
+        if self.ema is not None:
+            self._update_ema()
         return out
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        """ema ← d·ema + (1−d)·raw for parameters; buffers (BatchNorm statistics) are copied."""
+        d = self.cfg.ema
+        for e, r in zip(self.ema.parameters(), self.gen_raw.parameters(), strict=True):
+            e.lerp_(r, 1.0 - d)
+        for e, r in zip(self.ema.buffers(), self.gen_raw.buffers(), strict=True):
+            e.copy_(r)
+
+    @property
+    def gen_out(self) -> nn.Module:
+        """The generator whose weights are validated and saved: the moving average when on."""
+        return self.ema if self.ema is not None else self.gen_raw
 
     # ------------------------------------------------------------------ validation
 
@@ -299,7 +321,9 @@ class Trainer:
         """Φ: landmark error (crop px, guided) or landmark-image L1 (paper); Ω: SSIM/PSNR to I_o."""
         if not self.val_pairs:
             return {}
-        self.gen.eval()
+        net = self.gen_out if self.ema is not None else self.gen
+        was_training = net.training
+        net.eval()
         res: dict[str, list[float]] = {}
         for i in range(0, len(self.val_pairs), self.cfg.batch_size):
             chunk = self.val_pairs[i : i + self.cfg.batch_size]
@@ -314,7 +338,7 @@ class Trainer:
                     res.setdefault("val_l1", []).extend(err.cpu().tolist())
             else:
                 x, warped = self.omega_inputs(b)
-                fake = self.generate(x, warped).cpu().numpy()
+                fake = self.generate(x, warped, net).cpu().numpy()
                 from reenact.eval.metrics import psnr, ssim
                 from reenact.inputs import from_net
 
@@ -322,13 +346,13 @@ class Trainer:
                     g = from_net(fake[k])
                     res.setdefault("val_ssim", []).append(ssim(g, b.I_o[k]))
                     res.setdefault("val_psnr", []).append(psnr(g, b.I_o[k]))
-        self.gen.train()
+        net.train(was_training)
         return {k: float(np.mean(v)) for k, v in res.items()}
 
     def _phi_forward_gen(self, b: Batch) -> torch.Tensor:
         if self.mcfg.variant == "guided":
-            return self.gen_raw(self._pts(b.L_s), self._pts(b.J_s), self._pts(b.L_t))
-        return self.gen_raw(self._raster(b.L_s), self._raster(b.L_t))
+            return self.gen_out(self._pts(b.L_s), self._pts(b.J_s), self._pts(b.L_t))
+        return self.gen_out(self._raster(b.L_s), self._raster(b.L_t))
 
     # ------------------------------------------------------------------ checkpoints
 
@@ -337,6 +361,7 @@ class Trainer:
 
     def _ckpt_modules(self) -> list[tuple[str, nn.Module]]:
         mods = [("gen.", self.gen_raw), ("disc.", self.disc_raw)]
+        mods += [("ema.", self.ema)] if self.ema is not None else []
         return mods + ([("disc_m.", self.disc_m_raw)] if self.disc_m_raw is not None else [])
 
     def _ckpt_optimizers(self) -> list[tuple[str, torch.optim.Optimizer]]:
@@ -366,7 +391,10 @@ class Trainer:
         atomic_write_json(meta_path, {"step": self.step, "config": self.cfg.to_dict(), "param_groups": groups, "time": time.time(),
                                       "best_val": getattr(self, "best_val", None), "best_step": getattr(self, "best_step", None)})
         name = "phi" if self.cfg.stage == "phi" else "omega"
-        save_state(self.out / f"{name}.safetensors", self.gen_raw.state_dict(), name, self.mcfg, {"step": self.step})
+        save_state(self.out / f"{name}.safetensors", self.gen_out.state_dict(), name, self.mcfg,
+                   {"step": self.step, **({"ema": self.cfg.ema} if self.ema is not None else {})})
+        if self.ema is not None:
+            save_state(self.out / f"{name}_raw.safetensors", self.gen_raw.state_dict(), name, self.mcfg, {"step": self.step})
         write_config(self.out, self.mcfg)
 
     def load_checkpoint(self) -> bool:
@@ -385,6 +413,9 @@ class Trainer:
         if saved.model != self.mcfg:
             raise WeightsError(f"checkpoint in {self.out} is for {saved.model.describe()}, not {self.mcfg.describe()}",
                                hint="use another --out folder, or the same --variant/--preset as the checkpoint")
+        if self.ema is not None and not any(k.startswith("ema.") for k in tensors):
+            raise WeightsError(f"checkpoint in {self.out} was trained without --ema, so it has no moving average to resume",
+                               hint="use another --out folder, or resume without --ema")
         if self.disc_m is not None and not any(k.startswith("disc_m.") for k in tensors):
             raise WeightsError(f"checkpoint in {self.out} was trained without the mouth_gan loss, so it has no D_M to resume",
                                hint="use another --out folder, or resume without --extra-loss mouth_gan")
@@ -463,7 +494,7 @@ class Trainer:
             return
         if sign * val[key] < sign * getattr(self, "best_val", sign * float("inf")):
             self.best_val, self.best_step = float(val[key]), self.step
-            save_state(self.out / f"{name}_best.safetensors", self.gen_raw.state_dict(), name, self.mcfg,
+            save_state(self.out / f"{name}_best.safetensors", self.gen_out.state_dict(), name, self.mcfg,
                        {"step": self.step, key: val[key]})
 
 
