@@ -314,6 +314,8 @@ def test_ema_is_the_moving_average_of_the_trained_weights_and_resumes(tiny_bank,
     u = Trainer(_cfg("omega", steps=4, ema=d), tiny_bank, tmp_path)
     assert u.load_checkpoint() and u.step == 3
     assert all(torch.equal(u.ema.state_dict()[k], v) for k, v in t.ema.state_dict().items())
+    with pytest.raises(WeightsError, match="resume with --ema 0.6"):
+        Trainer(_cfg("omega", steps=4), tiny_bank, tmp_path).load_checkpoint()
     with pytest.raises(ConfigError, match="decay"):
         _cfg("omega", ema=1.0)
 

@@ -413,6 +413,10 @@ class Trainer:
         if saved.model != self.mcfg:
             raise WeightsError(f"checkpoint in {self.out} is for {saved.model.describe()}, not {self.mcfg.describe()}",
                                hint="use another --out folder, or the same --variant/--preset as the checkpoint")
+        if self.ema is None and any(k.startswith("ema.") for k in tensors):
+            raise WeightsError(f"checkpoint in {self.out} keeps a moving average (--ema {saved.ema:g}); without it the "
+                               "weights file would silently switch from the average to the trained weights",
+                               hint=f"resume with --ema {saved.ema:g}, or use another --out folder")
         if self.ema is not None and not any(k.startswith("ema.") for k in tensors):
             raise WeightsError(f"checkpoint in {self.out} was trained without --ema, so it has no moving average to resume",
                                hint="use another --out folder, or resume without --ema")
