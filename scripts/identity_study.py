@@ -4,10 +4,13 @@
 For the eval's photo and video pairs, the eval's measures (identity distance among them) of:
 ``copy`` (P_t), ``warp`` (the source's displacement), ``oracle_warp`` (P_t warped exactly onto
 the real J_o: perfect geometry, no new pixels), ``blur_copy`` (P_t blurred, σ = 1 px),
-``oracle`` (Ω fed J_o) and the model itself, the model's output unsharp-masked where it differs
+``oracle_warp_lower`` (the same, but only the jaw and mouth points move: brows, eyes and nose
+stay where P_t has them), ``oracle`` (Ω fed J_o) and the model itself, the model's output unsharp-masked where it differs
 from P_t (``sharp0.5``, ``sharp1.0``: is the lost identity blur?), and ``truth`` (I_o: 0 by definition). If
 ``oracle_warp`` already costs what the target allows, geometry alone cannot meet it: Ω must
-paint what a warp cannot (teeth, the inside of the mouth).
+paint what a warp cannot (teeth, the inside of the mouth). Last, ``copy``, ``oracle_warp`` and the
+model again on each half of the pairs split by how open the real mouth is (the median of J_o's
+mouth opening): if the cost were the mouth interior, the open half would pay more.
 
     python scripts/identity_study.py --data ../shared/data [--weights reenact/weights] [--split val]
 """
@@ -21,6 +24,7 @@ import cv2
 import numpy as np
 
 from reenact.eval.evaluate import _Scorer, load_model, mean_displacement, methods, score_pairs, select_pairs
+from reenact.face.topology import PARTS, mouth_opening
 from reenact.face.warp import warp_crop
 from reenact.paths import WEIGHTS_DIR
 from reenact.training.datasets import build_bank
@@ -50,6 +54,9 @@ def main() -> None:
     base = methods(model, None, None, mean_displacement(bank))
     gens = {k: base[k] for k in ("copy", "warp", "oracle", model.cfg.variant)}
     gens["oracle_warp"] = lambda b, p: warp_crop(b.crops[p.target], b.points[p.target], b.points[p.truth])
+    lower = np.r_[PARTS["jaw"][0]:PARTS["jaw"][1], PARTS["outer_lip"][0]:68]
+    gens["oracle_warp_lower"] = lambda b, p: warp_crop(
+        b.crops[p.target], b.points[p.target], np.where(np.isin(np.arange(68), lower)[:, None], b.points[p.truth], b.points[p.target]))
     gens["blur_copy"] = lambda b, p: cv2.GaussianBlur(b.crops[p.target], (0, 0), 1.0)
     model_gen = base[model.cfg.variant]
     for amount in (0.5, 1.0):
@@ -64,6 +71,14 @@ def main() -> None:
             out[f"{set_name}/{name}"] = r
             d = r["identity_distance"] - out[f"{set_name}/copy"]["identity_distance"]
             print(f"  {name:12s} {r['identity_distance']:.3f}    {d:+.3f}    {r['expression_error']:.2f}     {r['lower_ssim']:.3f}")
+        opening = np.array([mouth_opening(bank.points[p.truth]) for p in pairs])
+        median = float(np.median(opening))
+        for half, keep in (("closed half", opening <= median), ("open half", opening > median)):
+            sub = [p for p, k in zip(pairs, keep, strict=True) if k]
+            rs = {n: score_pairs(bank, sub, gens[n], scorer, False)["identity_distance"]
+                  for n in ("copy", "oracle_warp", model.cfg.variant)}
+            out[f"{set_name}/{half}"] = rs
+            print(f"  {half} (n={len(sub)}): " + ", ".join(f"{n} {v:.3f} ({v - rs['copy']:+.3f})" for n, v in rs.items()))
     if a.json:
         with open(a.json, "w") as f:
             json.dump(out, f, indent=1)

@@ -6,8 +6,10 @@
 # gradient difference loss added to the paper's loss (seed 1), and the checkpoint with the best
 # validation SSIM (omega_best; step 1000 of 1000 for the shipped weights, ~17 min at one thread) is
 # what ships. It is exported to ONNX and copied into reenact/weights/ with the validation curves.
-# GAN training on a CPU is not bit-reproducible across thread counts or float summation orders:
-# this reproduces the recipe (see the model card for how far a rerun lands), not the exact bytes.
+# Training is deterministic on one machine at one thread count (reruns gave bit-identical weights),
+# but not across thread counts or float summation orders. The shipped Ω came from a study script
+# that summed the gradient term in another order, so this reproduces its recipe (see the model card
+# for how far a rerun lands), not its exact bytes.
 set -euo pipefail
 DATA=${1:-"$(dirname "$0")/../../shared/data"}
 RUN=${2:-runs/guided-lite}
