@@ -144,8 +144,8 @@ class TrainConfig:
     val_pairs: int = 32  # validation pairs scored for SSIM/PSNR
     device: str = "cpu"  # 'cpu' | 'cuda' | 'cuda:N'
     num_threads: int = 0  # torch intra-op threads; 0 = torch's default
-    # stage 2 only: additions to eq. 9 beyond the paper, names in EXTRA_LOSS_DEFAULTS
-    # ('mouth_l1', 'feature_matching', 'mouth_gan'); () trains exactly the paper's L_Ω
+    # stage 2 only: additions to eq. 9 beyond the paper, names in EXTRA_LOSS_DEFAULTS; () trains
+    # exactly the paper's L_Ω
     extra_losses: tuple[str, ...] = ()
     # weights of extra losses that differ from EXTRA_LOSS_DEFAULTS, as (name, weight) pairs; each
     # name must also be in extra_losses. train_omega.json records every used weight (extra_weight)
