@@ -78,6 +78,17 @@ def test_eval_runs_end_to_end_on_a_tiny_split(video_set, tmp_path, capsys):
     assert res["trained_on_identity"] == ["default"] and "`guided` was trained with `--extra-loss identity`" in md
     assert (out / "grid.png").is_file()
     assert "| copy |" in capsys.readouterr().out
+    # pairs.csv: every pair of every method, and its means are the table's figures
+    import csv
+
+    rows = list(csv.DictReader((out / "pairs.csv").open()))
+    assert len(rows) == sum(s["n_pairs"] * len(s["methods"]) for s in res["sets"].values())
+    for name, fig in m.items():
+        mine = [r for r in rows if r["set"] == "video" and r["method"] == name]
+        assert len(mine) == 16 and all(r["target"] and r["truth"] for r in mine)
+        for key in ("lower_ssim", "expression_error"):
+            vals = [float(r[key]) for r in mine if r[key] != ""]
+            assert np.mean(vals) == pytest.approx(fig[key], abs=1e-5)
 
 
 def test_trained_on_identity_reads_the_runs_record_only(tmp_path):

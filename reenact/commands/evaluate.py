@@ -34,7 +34,7 @@ def default_data() -> Path | None:
               help="Runs Φ and Ω (onnx needs `reenact export`; pix2pix always runs on torch).")
 @click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True, help="CPU threads for the networks.")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
-              help="Folder for eval.json, eval.md, grid*.png, curves.png.")
+              help="Folder for eval.json, eval.md, pairs.csv (every pair's measures), grid*.png, curves.png.")
 @click.option("--json", "json_out", type=click.Path(path_type=Path), default=None, help="Also write the JSON here.")
 @click.option("--cache-dir", type=click.Path(path_type=Path), default=None, help="Landmark cache folder.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Identity split and subsample seed.")

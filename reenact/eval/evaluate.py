@@ -196,12 +196,14 @@ class _Scorer:
 
 
 def score_pairs(bank: FaceBank, pairs: list[Pair], gen: Generator, scorer: _Scorer, video: bool,
-                on_pair: Callable[[], None] | None = None) -> dict:
+                on_pair: Callable[[], None] | None = None, per_pair: list[dict] | None = None) -> dict:
     """All measures of one method on one set of pairs.
 
     SSIM/PSNR need no detection and use every pair. Expression error, identity distance and
     mouth opening need the face re-detected on the output: pairs where that fails are counted
     in ``redetect_failures`` (and are a nan in their clip's driver-following series).
+    ``per_pair``, when given, receives one row of measures per pair (nan where undefined), so the
+    worst pairs can be found and looked at.
     """
     from reenact.eval.metrics import expression_error, lower_face_mask, psnr, ssim
 
@@ -218,15 +220,22 @@ def score_pairs(bank: FaceBank, pairs: list[Pair], gen: Generator, scorer: _Scor
         rows["lower_ssim"].append(ssim(g, real, mask=mask))
         rows["lower_psnr"].append(psnr(g, real, mask=mask))
         lm = scorer.detect(g)
-        out_open = float("nan")
+        out_open = expr = ident = float("nan")
         if lm is None:
             failed += 1
         else:
-            rows["expression_error"].append(expression_error(lm.points, bank.points[p.truth]))
+            expr = expression_error(lm.points, bank.points[p.truth])
+            rows["expression_error"].append(expr)
             _, t_desc = scorer.truth(bank, p.truth)
             if t_desc is not None:
-                rows["identity_distance"].append(float(np.linalg.norm(scorer.descriptor(g, lm) - t_desc)))
+                ident = float(np.linalg.norm(scorer.descriptor(g, lm) - t_desc))
+                rows["identity_distance"].append(ident)
             out_open = mouth_opening(lm.points)
+        if per_pair is not None:
+            per_pair.append({"target": bank.records[p.target].key, "source": bank.records[p.source].key,
+                             "truth": bank.records[p.truth].key, **{k: rows[k][-1] for k in keys[:4]},
+                             "expression_error": expr, "identity_distance": ident,
+                             "source_mouth_opening": mouth_opening(bank.points[p.source]), "output_mouth_opening": out_open})
         if video:
             openings.setdefault(p.target, []).append((mouth_opening(bank.points[p.source]), out_open))
         if on_pair is not None:
@@ -303,6 +312,7 @@ class EvalRun:
     sets: dict[str, list[Pair]]
     gens: dict[str, Generator]
     models: dict[str, Model] = field(default_factory=dict)
+    pair_rows: list[dict] = field(default_factory=list)  # one row per (set, method, pair): pairs.csv
 
 
 def evaluate(weights: str | os.PathLike, data: str | os.PathLike, split: str = "test",
@@ -359,6 +369,7 @@ def run_eval(weights: str | os.PathLike, data: str | os.PathLike, split: str = "
         "trained_on_identity": [k for k, m in models.items() if trained_on_identity(m.folder)],
     }
     total = sum(len(v) for v in sets.values()) * len(gens)
+    pair_rows: list[dict] = []
     with tqdm(total=total, desc=f"eval {split}", unit="pair", disable=not progress) as bar:
         for set_name, pairs in sets.items():
             if not pairs:
@@ -369,9 +380,11 @@ def run_eval(weights: str | os.PathLike, data: str | os.PathLike, split: str = "
                 res["n_clips"] = len({bank.records[p.target].group for p in pairs})
             for name, gen in gens.items():
                 bar.set_postfix_str(f"{set_name} {name}")
-                res["methods"][name] = score_pairs(bank, pairs, gen, scorer, set_name == "video", lambda: bar.update(1))
+                rows: list[dict] = []
+                res["methods"][name] = score_pairs(bank, pairs, gen, scorer, set_name == "video", lambda: bar.update(1), rows)
+                pair_rows += [{"set": set_name, "method": name, "pair": i, **r} for i, r in enumerate(rows)]
             results["sets"][set_name] = res
-    return EvalRun(results, bank, sets, gens, models)
+    return EvalRun(results, bank, sets, gens, models, pair_rows)
 
 
 # --------------------------------------------------------------------------- outputs
@@ -425,7 +438,7 @@ def _grid_cells(bank: FaceBank, pairs: list[Pair], n: int = 4) -> tuple[list[tup
 
 
 def write_outputs(run: EvalRun, out: Path, weights: Path) -> list[Path]:
-    """eval.json, eval.md, Fig. 3–4 style grids (grid.png: the default; grid_<method>.png: the
+    """eval.json, eval.md, pairs.csv (every pair's measures), Fig. 3–4 style grids (grid.png: the default; grid_<method>.png: the
     other learned methods) and Fig. 5–6 style curves (curves.png) in ``out``; returns the paths."""
     from reenact.eval import plots, report
 
@@ -434,6 +447,8 @@ def write_outputs(run: EvalRun, out: Path, weights: Path) -> list[Path]:
     md = out / "eval.md"
     md.write_text(report_markdown(run.results))
     written.append(md)
+    if run.pair_rows:
+        written.append(report.write_pairs_csv(out / "pairs.csv", run.pair_rows))
     pairs = run.sets["photo"] or run.sets["video"]  # the paper's grids are photo pairs; video when none
     sources, targets = _grid_cells(run.bank, pairs)
     default = run.results["default"]

@@ -152,6 +152,24 @@ def write_json(path: str | os.PathLike, results: dict) -> Path:
     return path
 
 
+def write_pairs_csv(path: str | os.PathLike, rows: list[dict]) -> Path:
+    """Every pair's measures, one row per (set, method, pair), atomically; undefined values
+    (a face dlib could not find again) are empty cells. Returns the path."""
+    import csv
+    import io
+
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    for r in rows:
+        writer.writerow({k: ("" if isinstance(v, float) and not math.isfinite(v) else
+                             f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
+    path = Path(path)
+    atomic_write_bytes(path, buf.getvalue().encode("utf-8"))
+    log.info("wrote %s", path)
+    return path
+
+
 def read_json(path: str | os.PathLike) -> dict:
     """Load and validate a results file (e.g. the model card's figures)."""
     path = Path(path)
