@@ -1,0 +1,56 @@
+"""The shipped weights travel in the wheel: `reenact live` and `reenact eval` find them when
+reenact is installed from a wheel, not only from a checkout (issue 5)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    pytest.importorskip("setuptools")
+    # built from a copy of the tracked layout, so the test leaves no build/ folder in the checkout
+    src = tmp_path_factory.mktemp("src") / "reenact-src"
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".git", ".venv*", "venv", "build", "dist", "runs", "*.egg-info",
+                                                            "__pycache__", ".pytest_cache", ".ruff_cache", "engines", "calibration"))
+    out = tmp_path_factory.mktemp("wheel")
+    r = subprocess.run([sys.executable, "-m", "pip", "wheel", str(src), "--no-deps", "--no-build-isolation",
+                        "-q", "-w", str(out)], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    (whl,) = out.glob("reenact-*.whl")
+    return whl
+
+
+def test_the_wheel_carries_every_shipped_weights_file(wheel):
+    names = set(zipfile.ZipFile(wheel).namelist())
+    shipped = {p.name for p in (ROOT / "reenact" / "weights").iterdir() if p.suffix in {".json", ".jsonl", ".safetensors", ".onnx", ".md"}}
+    assert {"config.json", "phi.safetensors", "omega.safetensors", "phi.onnx", "omega.onnx", "MODEL_CARD.md"} <= shipped
+    assert {f"reenact/weights/{n}" for n in shipped} <= names
+
+
+def test_the_default_weights_load_from_the_unpacked_wheel(wheel, tmp_path):
+    """Unpacked outside the checkout and first on the path, the wheel's own copy is what loads."""
+    zipfile.ZipFile(wheel).extractall(tmp_path / "site")
+    code = (
+        "import json, reenact, reenact.paths as p\n"
+        "from reenact.eval.evaluate import load_model\n"
+        "m = load_model(p.WEIGHTS_DIR, 'default', 'onnx', 1)\n"
+        "print(json.dumps({'module': reenact.__file__, 'weights': str(p.WEIGHTS_DIR), 'variant': m.cfg.variant}))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(tmp_path / "site")}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
+    got = json.loads(r.stdout.strip().splitlines()[-1])
+    site = str(tmp_path / "site")
+    assert got["module"].startswith(site) and got["weights"].startswith(site)
+    assert got["variant"] == "guided"
