@@ -121,6 +121,11 @@ EXTRA_LOSS_DEFAULTS: dict[str, float] = {"mouth_l1": 25.0, "feature_matching": 5
 EXTRA_LOSS_NAMES: tuple[str, ...] = tuple(EXTRA_LOSS_DEFAULTS)
 
 
+def is_loss_weight(weight: object) -> bool:
+    """Whether ``weight`` can weigh a loss term: a positive, finite number."""
+    return isinstance(weight, (int, float)) and math.isfinite(weight) and weight > 0
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """One training stage (section V-B). Lengths are in optimiser steps."""
@@ -172,7 +177,7 @@ class TrainConfig:
             if name not in self.extra_losses:
                 raise ConfigError(f"a weight is given for the extra loss {name!r}, which is not switched on; "
                                   f"switched on: {list(self.extra_losses) or 'none'}")
-            if not (isinstance(weight, (int, float)) and math.isfinite(weight) and weight > 0):
+            if not is_loss_weight(weight):
                 raise ConfigError(f"the weight of extra loss {name!r} must be a positive number, got {weight!r}")
 
     def extra_weight(self, name: str) -> float:

@@ -54,9 +54,14 @@ def main() -> None:
     base = methods(model, None, None, mean_displacement(bank))
     gens = {k: base[k] for k in ("copy", "warp", "oracle", model.cfg.variant)}
     gens["oracle_warp"] = lambda b, p: warp_crop(b.crops[p.target], b.points[p.target], b.points[p.truth])
-    lower = np.r_[PARTS["jaw"][0]:PARTS["jaw"][1], PARTS["outer_lip"][0]:68]
-    gens["oracle_warp_lower"] = lambda b, p: warp_crop(
-        b.crops[p.target], b.points[p.target], np.where(np.isin(np.arange(68), lower)[:, None], b.points[p.truth], b.points[p.target]))
+    lower = np.r_[PARTS["jaw"][0]:PARTS["jaw"][1], PARTS["outer_lip"][0]:68]  # jaw, outer and inner lips
+
+    def oracle_warp_lower(b, p):
+        dst = b.points[p.target].copy()
+        dst[lower] = b.points[p.truth][lower]
+        return warp_crop(b.crops[p.target], b.points[p.target], dst)
+
+    gens["oracle_warp_lower"] = oracle_warp_lower
     gens["blur_copy"] = lambda b, p: cv2.GaussianBlur(b.crops[p.target], (0, 0), 1.0)
     model_gen = base[model.cfg.variant]
     for amount in (0.5, 1.0):

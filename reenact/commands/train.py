@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from reenact.config import EXTRA_LOSS_DEFAULTS, EXTRA_LOSS_NAMES
+from reenact.config import EXTRA_LOSS_DEFAULTS, EXTRA_LOSS_NAMES, is_loss_weight
 from reenact.errors import ReenactError
 
 log = logging.getLogger(__name__)
@@ -31,8 +31,8 @@ class ExtraLoss(click.ParamType):
         try:
             weight = float(weight_text)
         except ValueError:
-            weight = float("nan")
-        if not (weight > 0 and weight != float("inf")):
+            weight = None
+        if not is_loss_weight(weight):
             self.fail(f"the weight in {value!r} must be a positive number, e.g. {name}={EXTRA_LOSS_DEFAULTS[name]:g}",
                       param, ctx)
         return name, weight

@@ -202,49 +202,46 @@ def score_pairs(bank: FaceBank, pairs: list[Pair], gen: Generator, scorer: _Scor
     SSIM/PSNR need no detection and use every pair. Expression error, identity distance and
     mouth opening need the face re-detected on the output: pairs where that fails are counted
     in ``redetect_failures`` (and are a nan in their clip's driver-following series).
-    ``per_pair``, when given, receives one row of measures per pair (nan where undefined), so the
-    worst pairs can be found and looked at.
+    ``per_pair``, when given, receives the row of measures of every pair (nan where undefined), so
+    the worst pairs can be found and looked at; the set's figures are the means of those rows.
     """
     from reenact.eval.metrics import expression_error, lower_face_mask, psnr, ssim
 
     keys = ("ssim", "psnr", "lower_ssim", "lower_psnr", "expression_error", "identity_distance")
-    rows: dict[str, list[float]] = {k: [] for k in keys}
+    rows: list[dict] = []
     failed = 0
-    openings: dict[int, list[tuple[float, float]]] = {}  # target -> (source opening, output opening)
     for p in pairs:
         g = gen(bank, p)
         real = bank.crops[p.truth]
         mask = lower_face_mask(bank.points[p.truth])  # one mask per pair (J_o), the same for every method
-        rows["ssim"].append(ssim(g, real))
-        rows["psnr"].append(psnr(g, real))
-        rows["lower_ssim"].append(ssim(g, real, mask=mask))
-        rows["lower_psnr"].append(psnr(g, real, mask=mask))
+        row = {"target": bank.records[p.target].key, "source": bank.records[p.source].key, "truth": bank.records[p.truth].key,
+               "ssim": ssim(g, real), "psnr": psnr(g, real),
+               "lower_ssim": ssim(g, real, mask=mask), "lower_psnr": psnr(g, real, mask=mask),
+               "expression_error": float("nan"), "identity_distance": float("nan"),
+               "source_mouth_opening": mouth_opening(bank.points[p.source]), "output_mouth_opening": float("nan")}
         lm = scorer.detect(g)
-        out_open = expr = ident = float("nan")
         if lm is None:
             failed += 1
         else:
-            expr = expression_error(lm.points, bank.points[p.truth])
-            rows["expression_error"].append(expr)
+            row["expression_error"] = expression_error(lm.points, bank.points[p.truth])
             _, t_desc = scorer.truth(bank, p.truth)
             if t_desc is not None:
-                ident = float(np.linalg.norm(scorer.descriptor(g, lm) - t_desc))
-                rows["identity_distance"].append(ident)
-            out_open = mouth_opening(lm.points)
-        if per_pair is not None:
-            per_pair.append({"target": bank.records[p.target].key, "source": bank.records[p.source].key,
-                             "truth": bank.records[p.truth].key, **{k: rows[k][-1] for k in keys[:4]},
-                             "expression_error": expr, "identity_distance": ident,
-                             "source_mouth_opening": mouth_opening(bank.points[p.source]), "output_mouth_opening": out_open})
-        if video:
-            openings.setdefault(p.target, []).append((mouth_opening(bank.points[p.source]), out_open))
+                row["identity_distance"] = float(np.linalg.norm(scorer.descriptor(g, lm) - t_desc))
+            row["output_mouth_opening"] = mouth_opening(lm.points)
+        rows.append(row)
         if on_pair is not None:
             on_pair()
-    out: dict = {k: (float(np.mean(v)) if v else float("nan")) for k, v in rows.items()}
+    if per_pair is not None:
+        per_pair.extend(rows)
+    defined = {k: [r[k] for r in rows if r[k] == r[k]] for k in keys}  # nan != nan: undefined for that pair
+    out: dict = {k: (float(np.mean(v)) if v else float("nan")) for k, v in defined.items()}
     out["redetect_failures"] = failed
     if video:
         from reenact.eval.metrics import driver_following
 
+        openings: dict[str, list[tuple[float, float]]] = {}  # target -> (source opening, output opening)
+        for r in rows:
+            openings.setdefault(r["target"], []).append((r["source_mouth_opening"], r["output_mouth_opening"]))
         corr = [driver_following(np.array([a for a, _ in s]), np.array([b for _, b in s])) for s in openings.values()]
         ok = [c for c in corr if np.isfinite(c)]
         out["driver_following"] = float(np.mean(ok)) if ok else float("nan")
