@@ -92,8 +92,11 @@ def test_live_end_to_end_from_a_driving_video(warp_weights, driver, target, tmp_
         lm = det.detect(f)
         assert lm.found, "the target's face must be in every output frame"
         openings.append(mouth_opening(lm.points))
-    r = np.corrcoef(np.asarray(openings), amounts)[0, 1]
-    assert r > 0.8, (r, openings)
+    # No profile: the median of the driver's face so far is the neutral face until a still second
+    # (this driver never holds still), so it settles over the first movement (0.6 s here; over
+    # all 30 frames r = 0.70, with a fixed neutral face 0.8+), then follows.
+    r = np.corrcoef(np.asarray(openings)[15:], amounts[15:])[0, 1]
+    assert r > 0.9, (r, openings)
     assert max(openings) - min(openings) > 0.1
     # the rest of the target photo is untouched (the warp stays in the face region)
     tgt = cv2.imread(str(target))
@@ -147,7 +150,8 @@ def test_paste_back_keeps_the_targets_fine_detail(warp_weights, astronaut, astro
 
 def test_live_calibrates_from_the_first_still_second_unless_a_profile_exists(warp_weights, astronaut, target, tmp_path):
     """No saved profile: the first second of a still face becomes the neutral face for the session
-    (nothing written); the c hotkey recalibrates and saves; --no-auto-calibrate keeps the mean face."""
+    (nothing written), the median of the face so far until then; the c hotkey recalibrates and
+    saves; --no-auto-calibrate keeps the mean face."""
     from reenact.calibration import list_profiles
     from reenact.commands.live import LiveProcessor
     from reenact.face.dlib_detector import DlibDetector
@@ -160,23 +164,30 @@ def test_live_calibrates_from_the_first_still_second_unless_a_profile_exists(war
     frames = [Frame(image=astronaut, index=i, t_capture=i / 30.0, t_media=i / 30.0) for i in range(45)]  # 1.5 s, still
     cal = tmp_path / "cal"
 
-    def run(auto: bool, hotkey: bool = False):
+    def run(auto: bool, hotkey: bool = False, n: int = len(frames)):
         r = Reenactor(backend, DlibDetector(), options=ReenactorOptions(smoothing=False))
         r.add_target(tgt)
         proc = LiveProcessor(r, "default", str(cal), auto_calibrate=auto)
         if hotkey:
             proc.calibrate()
         mean_face = r.neutral.copy()
-        for f in frames:
+        for f in frames[:n]:
             proc(f)
         return r, proc, mean_face
 
+    r, proc, mean_face = run(auto=True, n=5)  # not yet still for a second: the running median stands in
+    from reenact.face.align import align_points
+
+    own = align_points(r.last_points).to_crop(r.last_points)
+    assert not r.calibrated and proc.running is not None
+    # dlib's points move a little between frames even on a still picture: near, not equal
+    assert np.abs(r.neutral - own).mean() < 0.25 * np.abs(mean_face - own).mean()
     r, proc, mean_face = run(auto=True)
-    assert r.calibrated and "not saved" in proc.message
+    assert r.calibrated and "not saved" in proc.message and proc.running is None
     assert np.abs(r.neutral - mean_face).mean() > 0.5  # the astronaut's own face, not the template
     assert list_profiles(cal) == []
     r, proc, _ = run(auto=False)
-    assert not r.calibrated and proc.message == ""
+    assert not r.calibrated and proc.message == "" and np.array_equal(r.neutral, mean_face)
     r, proc, _ = run(auto=True, hotkey=True)
     assert r.calibrated and "saved" in proc.message and list_profiles(cal) == ["default"]
 

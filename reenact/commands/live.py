@@ -57,7 +57,8 @@ class LiveProcessor:
 
     With ``auto_calibrate`` (no saved profile), the first second the actor holds still becomes the
     neutral face for this session only, so their own face shape does not leak into the target
-    while they have never calibrated; the c hotkey recalibrates and saves a profile.
+    while they have never calibrated; until then the median of their own face so far stands in
+    (:class:`~reenact.calibration.RunningNeutral`). The c hotkey recalibrates and saves a profile.
     """
 
     def __init__(self, reenactor, calibration_name: str, calibration_dir: str | None, auto_calibrate: bool = False) -> None:
@@ -67,7 +68,11 @@ class LiveProcessor:
         self.capture = None
         self.save = True
         self.message = ""
+        self.running = None  # RunningNeutral until the first capture completes (auto mode only)
         if auto_calibrate:
+            from reenact.calibration import RunningNeutral
+
+            self.running = RunningNeutral()
             self.calibrate(save=False)
 
     def __call__(self, frame):
@@ -89,6 +94,11 @@ class LiveProcessor:
                     log.warning("calibrated from the first second you held still (this session only; press c in "
                                 "the preview or run `reenact calibrate` to save a profile)")
                 self.capture = None
+                self.running = None
+        if self.running is not None:  # applies from the next frame on
+            neutral = self.running.update(self.reenactor.last_points)
+            if neutral is not None:
+                self.reenactor.set_neutral(neutral, provisional=True)
         return out
 
     def calibrate(self, save: bool = True) -> None:
@@ -121,7 +131,8 @@ class LiveProcessor:
 @click.option("--calibration-dir", default=None, help="Folder of calibration profiles.")
 @click.option("--auto-calibrate/--no-auto-calibrate", default=True, show_default=True,
               help="Without a saved profile: take the first second you hold still as your neutral face "
-                   "(this session only; until then the mean neutral face is used).")
+                   "(this session only; until then the median of your own face so far stands in). "
+                   "--no-auto-calibrate: the mean neutral face.")
 @click.option("--engines-dir", default=None, help="Folder of built TensorRT engines.")
 @click.option("--head-motion", is_flag=True,
               help="Also apply your in-plane head rotation, scale and shift (not turning: yaw/pitch are not transferred).")
@@ -150,8 +161,9 @@ def live(targets, source, outputs, backend, weights, landmarks, calibration, cal
     Hotkeys in the preview window: c calibrate (hold a relaxed, neutral face for a second),
     o overlay, n/p next/previous target, q or Esc quit. Ctrl-C stops too.
     Without a calibration profile the first second you hold still with a relaxed face becomes
-    your neutral face for the session (--no-auto-calibrate: the mean neutral face); run
-    `reenact calibrate` first, or press c, to save one.
+    your neutral face for the session (until then, the median of your own face so far stands
+    in; --no-auto-calibrate: the mean neutral face); run `reenact calibrate` first, or press c,
+    to save one.
     """
     from reenact.calibration import DEFAULT_NAME, list_profiles, load_profile
     from reenact.face.landmarks import create_detector

@@ -146,11 +146,16 @@ class Reenactor:
             self.index = (self.index + step) % len(self.targets)
             self._last_out = None
 
-    def set_neutral(self, neutral: np.ndarray) -> None:
-        """New calibration: the actor's neutral face in the canonical crop."""
+    def set_neutral(self, neutral: np.ndarray, provisional: bool = False) -> None:
+        """New calibration: the actor's neutral face in the canonical crop.
+
+        ``provisional``: a stand-in until calibration (``calibration.RunningNeutral``), updated
+        every frame; it does not count as calibrated and keeps the head-motion reference.
+        """
         self.neutral = np.asarray(neutral, np.float32)
-        self.calibrated = True
-        self._ref_pose = None
+        if not provisional:
+            self.calibrated = True
+            self._ref_pose = None
 
     def status_lines(self) -> list[str]:
         """Lines for the preview overlay."""
