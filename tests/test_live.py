@@ -315,3 +315,21 @@ def test_replay_round_trip(tmp_path, astronaut, astronaut_points):
     back = B.Replay.load(tmp_path / "r.npz")
     assert np.array_equal(back.target, astronaut) and np.allclose(back.target_points, astronaut_points)
     assert np.isnan(back.source_points[1]).all()
+
+
+def test_a_smiling_target_is_warned_about_when_loaded(warp_weights, astronaut, tmp_path, caplog):
+    """load_target tells the user that a grinning target keeps grinning (same check as `reenact landmarks`)."""
+    import logging
+
+    from reenact.commands.live import load_target
+    from reenact.face.dlib_detector import DlibDetector
+    from reenact.inference.backend import create_backend
+    from reenact.inference.reenactor import Reenactor
+
+    path = tmp_path / "astronaut.png"
+    cv2.imwrite(str(path), astronaut)
+    r = Reenactor(create_backend("onnx", warp_weights), DlibDetector())
+    with caplog.at_level(logging.WARNING, logger="reenact.commands.live"):
+        load_target(path, DlibDetector(detect_width=1000), r)
+    assert len(r.targets) == 1
+    assert any("astronaut.png" in rec.getMessage() and "smiling" in rec.getMessage() for rec in caplog.records)
