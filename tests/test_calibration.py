@@ -169,26 +169,44 @@ def test_calibrate_command_fails_on_a_moving_face(tmp_path: Path, capsys) -> Non
     assert list_profiles(tmp_path / "cal") == []
 
 
-def test_running_neutral_is_the_median_of_the_faces_seen_in_the_crop() -> None:
-    """The estimate is in the canonical crop (the camera's pose removed), the first face is its own
-    neutral, a minority of open-mouth frames does not move it, and the window forgets old frames."""
-    rn = RunningNeutral(window=5)
+def test_running_neutral_takes_the_calmest_mouths_seen_in_the_crop() -> None:
+    """The estimate is in the canonical crop (the camera's pose removed); the first face is its own
+    neutral; the mouth comes from frames with closed lips even when most frames are open, and
+    from the mean face until such a frame was seen; the window forgets old frames."""
+    def in_camera(delta_crop: np.ndarray) -> np.ndarray:  # a change of the crop, seen by the camera
+        return delta_crop @ _rot(10).T * 1.5
+
+    lips = [56, 57, 58, 65, 66, 67]
+    talking = face_in_image()
+    talking[lips] += in_camera(np.array([0.0, 12.0]))  # 12 px of 64: lips well apart
+
+    own = TEMPLATE_256.copy()  # this actor: lips 2 px lower and brows 3 px higher than the mean face
+    own[48:68, 1] += 2.0
+    own[17:27, 1] -= 3.0
+    actor = face_in_image()
+    actor[48:68] += in_camera(np.array([0.0, 2.0]))
+    actor[17:27] += in_camera(np.array([0.0, -3.0]))
+
+    rn = RunningNeutral(window=8, quantile=0.25)
     assert rn.update(None) is None  # nothing seen yet
-    np.testing.assert_allclose(rn.update(face_in_image()), TEMPLATE_256, atol=1e-3)
-    open_mouth = TEMPLATE_256.copy()
-    open_mouth[[56, 57, 58, 65, 66, 67], 1] += 12.0
-    wide = face_in_image()  # the same face, its mouth open, placed like the others
-    wide[[56, 57, 58, 65, 66, 67]] = face_in_image()[[56, 57, 58, 65, 66, 67]] + (
-        ((open_mouth - TEMPLATE_256)[[56, 57, 58, 65, 66, 67]]) @ _rot(10).T * 1.5)
-    rn.update(wide)
-    est = rn.update(face_in_image(scale=0.8, shift=(40.0, 10.0), angle_deg=-5.0))  # 2 closed of 3
-    np.testing.assert_allclose(est, TEMPLATE_256, atol=1e-3)
+    np.testing.assert_allclose(rn.update(actor), own, atol=1e-3)  # the first (closed) face is its own neutral
+    for _ in range(5):  # talking: most frames open, the closed one still gives the mouth
+        est = rn.update(talking)
+    np.testing.assert_allclose(est[48:68], own[48:68], atol=1e-3)
     np.testing.assert_allclose(rn.update(None), est)  # a frame without a face changes nothing
-    for _ in range(5):  # five open-mouth frames push every closed one out of the window
-        est = rn.update(wide)
-    np.testing.assert_allclose(est, open_mouth, atol=1e-2)
+
+    rn = RunningNeutral(window=8)
+    for _ in range(3):  # never closed: the mouth from the mean face, the rest from the actor
+        est = rn.update(talking)
+    np.testing.assert_allclose(est[48:68], TEMPLATE_256[48:68], atol=1e-3)
+    np.testing.assert_allclose(est[17:27], TEMPLATE_256[17:27], atol=1e-3)
+    for _ in range(8):  # a full window of the other face replaces the first
+        est = rn.update(actor)
+    np.testing.assert_allclose(est, own, atol=1e-3)
     with pytest.raises(ValueError, match="window"):
         RunningNeutral(window=0)
+    with pytest.raises(ValueError, match="quantile"):
+        RunningNeutral(quantile=0.0)
 
 
 def _rot(deg: float) -> np.ndarray:
@@ -198,10 +216,10 @@ def _rot(deg: float) -> np.ndarray:
 
 @pytest.mark.slow
 def test_running_neutral_beats_the_mean_face_on_real_speech(shared_data) -> None:
-    """GRID clips start with a still, closed-mouth second part; a speaker who talks from the first
-    frame is simulated by starting at frame 10. After 15 frames of speech the median of the
-    speaker's own face is nearer the clip's still neutral (mean of frames 0-4) than the template:
-    measured 0.6 vs 2.4 px on the upper face, 2.5 vs 6.0 px on mouth and chin."""
+    """A speaker who talks from the first frame: every GRID clip starts mid-sentence and ends with
+    half a second of closed, still mouth. After the first 30 frames (speech), the stand-in is
+    nearer that closing rest face (mean of frames 62-74) than the template: measured 0.59 vs
+    2.39 px on the upper face, 2.14 vs 3.52 px on mouth and chin (a plain median: 3.98)."""
     import cv2
 
     from reenact.face.align import align_points
@@ -213,22 +231,24 @@ def test_running_neutral_beats_the_mean_face_on_real_speech(shared_data) -> None
     for path in sorted((shared_data / "grid").glob("*.mpg")):
         cap = cv2.VideoCapture(str(path))
         pts = []
-        while len(pts) < 25:
+        while True:
             ok, frame = cap.read()
-            assert ok
+            if not ok:
+                break
             lm = det.detect(frame)
             assert lm.found
             pts.append(lm.points.astype(np.float64))
-        still = np.mean([align_points(p).to_crop(p) for p in pts[:5]], axis=0)
+        assert len(pts) >= 75
+        rest = np.mean([align_points(p).to_crop(p) for p in pts[62:75]], axis=0)
         rn = RunningNeutral()
-        for p in pts[10:25]:
+        for p in pts[:30]:
             est = rn.update(p)
 
-        def dist(j, idx, still=still):
-            return np.linalg.norm(j[idx] - still[idx], axis=1).mean()
+        def dist(j, idx, rest=rest):
+            return np.linalg.norm(j[idx] - rest[idx], axis=1).mean()
 
         errs.append([dist(est, upper), dist(TEMPLATE_256, upper), dist(est, lower), dist(TEMPLATE_256, lower)])
     e = np.mean(errs, axis=0)
     assert len(errs) >= 2
     assert e[0] < 0.5 * e[1], e  # upper face
-    assert e[2] < 0.6 * e[3], e  # mouth and chin
+    assert e[2] < 0.75 * e[3], e  # mouth and chin

@@ -92,11 +92,10 @@ def test_live_end_to_end_from_a_driving_video(warp_weights, driver, target, tmp_
         lm = det.detect(f)
         assert lm.found, "the target's face must be in every output frame"
         openings.append(mouth_opening(lm.points))
-    # No profile: the median of the driver's face so far is the neutral face until a still second
-    # (this driver never holds still), so it settles over the first movement (0.6 s here; over
-    # all 30 frames r = 0.70, with a fixed neutral face 0.8+), then follows.
-    r = np.corrcoef(np.asarray(openings)[15:], amounts[15:])[0, 1]
-    assert r > 0.9, (r, openings)
+    # No profile and never still: the calmest-mouthed frames so far stand in for the neutral face
+    # (measured r = 0.93 over all 30 frames; 0.70 with a plain median of the frames)
+    r = np.corrcoef(np.asarray(openings), amounts)[0, 1]
+    assert r > 0.85, (r, openings)
     assert max(openings) - min(openings) > 0.1
     # the rest of the target photo is untouched (the warp stays in the face region)
     tgt = cv2.imread(str(target))
@@ -181,7 +180,9 @@ def test_live_calibrates_from_the_first_still_second_unless_a_profile_exists(war
     own = align_points(r.last_points).to_crop(r.last_points)
     assert not r.calibrated and proc.running is not None
     # dlib's points move a little between frames even on a still picture: near, not equal
-    assert np.abs(r.neutral - own).mean() < 0.25 * np.abs(mean_face - own).mean()
+    upper = list(range(17, 48))
+    assert np.abs(r.neutral[upper] - own[upper]).mean() < 0.25 * np.abs(mean_face[upper] - own[upper]).mean()
+    assert np.array_equal(r.neutral[48:68], mean_face[48:68])  # her lips are apart: the mean face's mouth
     r, proc, mean_face = run(auto=True)
     assert r.calibrated and "not saved" in proc.message and proc.running is None
     assert np.abs(r.neutral - mean_face).mean() > 0.5  # the astronaut's own face, not the template

@@ -62,7 +62,7 @@ class LiveProcessor:
 
     With ``auto_calibrate`` (no saved profile), the first second the actor holds still becomes the
     neutral face for this session only, so their own face shape does not leak into the target
-    while they have never calibrated; until then the median of their own face so far stands in
+    while they have never calibrated; until then their own recent frames stand in
     (:class:`~reenact.calibration.RunningNeutral`). The c hotkey recalibrates and saves a profile.
     """
 
@@ -136,7 +136,8 @@ class LiveProcessor:
 @click.option("--calibration-dir", default=None, help="Folder of calibration profiles.")
 @click.option("--auto-calibrate/--no-auto-calibrate", default=True, show_default=True,
               help="Without a saved profile: take the first second you hold still as your neutral face "
-                   "(this session only; until then the median of your own face so far stands in). "
+                   "(this session only; until then your own recent frames stand in, the lips from those with "
+                   "your mouth closed). "
                    "--no-auto-calibrate: the mean neutral face.")
 @click.option("--engines-dir", default=None, help="Folder of built TensorRT engines.")
 @click.option("--head-motion", is_flag=True,
@@ -166,9 +167,9 @@ def live(targets, source, outputs, backend, weights, landmarks, calibration, cal
     Hotkeys in the preview window: c calibrate (hold a relaxed, neutral face for a second),
     o overlay, n/p next/previous target, q or Esc quit. Ctrl-C stops too.
     Without a calibration profile the first second you hold still with a relaxed face becomes
-    your neutral face for the session (until then, the median of your own face so far stands
-    in; --no-auto-calibrate: the mean neutral face); run `reenact calibrate` first, or press c,
-    to save one.
+    your neutral face for the session (until then, your own recent frames stand in;
+    --no-auto-calibrate: the mean neutral face); run `reenact calibrate` first, or press c, to
+    save one.
     """
     from reenact.calibration import DEFAULT_NAME, list_profiles, load_profile
     from reenact.face.landmarks import create_detector
