@@ -11,7 +11,8 @@ units (interocular distance = 1000):
 - mouth lag: the delay, in frames (sub-frame, parabolic peak), that best aligns the smoothed
   mouth opening (inner lips 62–66) with the raw one;
 - mouth peak: smoothed over raw opening on the clip's 8 widest-open frames (1 = full opening);
-- eye lag and blink depth: the same for the eye opening on the 3 most closed frames.
+- eye lag and blink depth: the same for the eye opening on the 3 most closed frames, on the clips
+  where the eyes close (opening below 0.6 of the clip's median; three of the six GRID clips).
 
     python scripts/smoothing_study.py --data ../shared/data [--cache /tmp/grid_landmarks.npz]
 """
@@ -25,6 +26,7 @@ import numpy as np
 
 from reenact.face.smoothing import LandmarkSmoother, OneEuroConfig, normalise
 
+BLINK = 0.6  # an eye closing: the eye opening falls below this fraction of the clip's median
 PARTS = {"brows+jaw sides": list(range(0, 4)) + list(range(13, 27)), "nose": list(range(27, 36)),
          "eyes": list(range(36, 48)), "lips": list(range(48, 68)), "chin": list(range(4, 13))}
 
@@ -104,9 +106,10 @@ def measure(clips: dict[str, tuple[np.ndarray, float]], smoother_factory) -> dic
         top = np.argsort(-a)[:8]
         m_peak.append(b[top].mean() / a[top].mean())
         a, b = eye_opening(raw), eye_opening(out)
-        e_lag.append(best_lag(-a, -b))
         low, base = np.argsort(a)[:3], np.median(a)
-        e_depth.append((base - b[low].mean()) / max(base - a[low].mean(), 1e-9))
+        if a.min() < BLINK * base:  # clips without a real eye closing would measure dlib's noise dips
+            e_lag.append(best_lag(-a, -b))
+            e_depth.append((base - b[low].mean()) / max(base - a[low].mean(), 1e-9))
     n = np.mean(noise, 0)
     res = {f"still noise {k}": 1000 * float(n[idx].mean()) for k, idx in PARTS.items()}
     res.update({"mouth lag (frames)": float(np.mean(m_lag)), "mouth peak": float(np.mean(m_peak)),

@@ -12,7 +12,7 @@ Tune with ``beta=0`` first (``mincutoff`` against jitter), then raise ``beta`` a
 
 The points that carry fast expressions (lips, eyes, chin: ``topology.EXPRESSION_POINTS``) get
 a larger ``beta`` than the rest: with one ``beta`` for all, speech lagged 1.5 frames and reached
-77 % of its mouth opening, blinks 54 % of their depth, on real GRID clips
+77 % of its mouth opening, eye closings 58 % of their depth, on real GRID clips
 (``scripts/smoothing_study.py``; BENCHMARKS.md).
 """
 
