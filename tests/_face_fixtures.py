@@ -22,6 +22,27 @@ def shared_data() -> Path:
 
 
 @pytest.fixture(scope="session")
+def smoothing_study():
+    """scripts/smoothing_study.py as a module (its GRID clip reader and measures)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "smoothing_study.py"
+    spec = importlib.util.spec_from_file_location("smoothing_study", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def grid_clips(shared_data, smoothing_study) -> dict[str, tuple[np.ndarray, float]]:
+    """dlib's landmarks on every frame of every GRID clip: {clip: ([T,68,2] image px, fps)}, once a session."""
+    clips = smoothing_study.clip_landmarks(shared_data / "grid", None)
+    if len(clips) < 2:
+        pytest.skip("fewer than two GRID clips in ../shared/data/grid")
+    return clips
+
+
+@pytest.fixture(scope="session")
 def astronaut() -> np.ndarray:
     """scikit-image's astronaut (public domain), BGR uint8."""
     data = pytest.importorskip("skimage.data", reason="scikit-image (dev extra) provides the astronaut face")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -124,18 +122,11 @@ def test_landmark_smoother_lets_speech_and_blinks_through() -> None:
 
 
 @pytest.mark.slow
-def test_real_clip_mouth_follows_without_lag(shared_data) -> None:
+def test_real_clip_mouth_follows_without_lag(grid_clips, smoothing_study) -> None:
     """On real GRID clips (dlib on every frame): the smoothed mouth opening trails the raw one by
     under half a frame and reaches >= 90 % of its peaks; the steady points' still noise is cut to
     under a third of dlib's."""
-    import importlib.util
-
-    path = Path(__file__).resolve().parents[1] / "scripts" / "smoothing_study.py"
-    spec = importlib.util.spec_from_file_location("smoothing_study", path)
-    study = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(study)
-    clips = study.clip_landmarks(shared_data / "grid", None)
-    assert len(clips) >= 2
+    study, clips = smoothing_study, grid_clips
     raw = study.measure(clips, lambda: None)
     now = study.measure(clips, LandmarkSmoother)
     assert now["mouth lag (frames)"] < 0.5
