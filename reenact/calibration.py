@@ -26,6 +26,7 @@ import numpy as np
 
 from reenact.errors import ReenactError
 from reenact.face.align import align_points
+from reenact.face.expression import not_at_rest
 from reenact.face.smoothing import normalise
 from reenact.face.topology import TEMPLATE_256, mouth_opening
 from reenact.paths import calibration_dir
@@ -205,13 +206,18 @@ class CaptureConfig:
     hold_s: float = 1.0  # seconds of stillness required
     max_motion: float = 0.05  # 95th-percentile landmark distance to the window mean, interocular units
     min_frames: int = 5  # at least this many frames in the still window
+    # Also require a face at rest (lips closed, no smile; face.expression): a still smile is not
+    # taken and the hold starts again. For automatic calibration; someone calibrating on purpose
+    # gets the capture and a warning (``NeutralCapture.findings``), since a few relaxed faces do
+    # read as not at rest.
+    require_rest: bool = False
 
 
 @dataclass(frozen=True)
 class CaptureStatus:
     """Where a capture stands after a frame."""
 
-    state: str  # "no_face" | "moving" | "holding" | "done"
+    state: str  # "no_face" | "moving" | "holding" | "not_relaxed" | "done"
     progress: float  # 0..1 of the hold time
     motion: float  # this frame's motion, interocular units
     message: str
@@ -232,6 +238,8 @@ class NeutralCapture:
         self._window: deque[tuple[float, np.ndarray, np.ndarray]] = deque()  # (t, normalised, pixels)
         self.result: np.ndarray | None = None  # [68,2] neutral in the canonical crop once done
         self.frames_used = 0
+        self.findings: list[str] = []  # why the captured face is not at rest (face.expression), if it is not
+        self._rejected: str | None = None  # why the last still face was not taken (require_rest)
 
     @property
     def done(self) -> bool:
@@ -258,12 +266,17 @@ class NeutralCapture:
         progress = min(1.0, held / c.hold_s) if c.hold_s > 0 else 1.0
         if held >= c.hold_s and len(self._window) >= c.min_frames:
             crops = [align_points(p).to_crop(p) for _, _, p in self._window]
-            self.result = np.mean(crops, axis=0).astype(np.float32)
-            self.frames_used = len(crops)
+            mean = np.mean(crops, axis=0).astype(np.float32)
+            findings = not_at_rest(mean)
+            if findings and c.require_rest:
+                self._window.clear()
+                self._rejected = f"relax your face and close your lips ({findings[0]})"
+                return CaptureStatus("not_relaxed", 0.0, motion, self._rejected)
+            self.result, self.frames_used, self.findings = mean, len(crops), findings
             return CaptureStatus("done", 1.0, motion, f"neutral face captured from {self.frames_used} frames")
         if len(self._window) == 1 and motion > c.max_motion:
             return CaptureStatus("moving", 0.0, motion, "keep still with a relaxed, neutral face")
-        return CaptureStatus("holding", progress, motion, "hold still...")
+        return CaptureStatus("holding", progress, motion, "hold still..." if self._rejected is None else self._rejected)
 
     def profile(self, name: str = DEFAULT_NAME) -> CalibrationProfile:
         """The captured profile; only after ``done``."""

@@ -51,6 +51,30 @@ def test_completes_after_a_second_of_still_landmarks() -> None:
     assert prof.frames == cap.frames_used >= 30 and prof.detector == "dlib"
 
 
+def test_automatic_capture_waits_for_a_face_at_rest() -> None:
+    """With require_rest a still, open-mouthed face is not taken (the hold starts again and the
+    status says why); a relaxed face after it is. Without it the same face is taken, with findings."""
+    lips = [56, 57, 58, 65, 66, 67]
+    gaping = face_in_image()
+    a = np.radians(10.0)
+    gaping[lips] += np.array([0.0, 12.0]) @ np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]]).T * 1.5
+
+    cap = NeutralCapture(CaptureConfig(require_rest=True))
+    states = [cap.update(gaping, i / FPS) for i in range(75)]  # 2.5 s still
+    assert not cap.done
+    assert any(st.state == "not_relaxed" for st in states)
+    assert "relax your face" in states[-1].message and "mouth is open" in states[-1].message
+    for i in range(75, 120):
+        cap.update(face_in_image(), i / FPS)
+    assert cap.done and cap.findings == []
+    np.testing.assert_allclose(cap.result, TEMPLATE_256, atol=1e-3)
+
+    cap = NeutralCapture()
+    for i in range(40):
+        cap.update(gaping, i / FPS)
+    assert cap.done and cap.findings and "mouth is open" in cap.findings[0]
+
+
 def test_does_not_complete_while_moving() -> None:
     base = face_in_image()
     cap = NeutralCapture()
@@ -152,6 +176,8 @@ def test_calibrate_command_from_a_still_video(tmp_path: Path, capsys) -> None:
     assert rc == 0
     err = capsys.readouterr().err  # not a terminal: one line per change of state, no redrawn bar
     assert "\r" not in err and "neutral face captured" in err and len(err.splitlines()) < 10, err
+    # the astronaut grins: taken (someone calibrating on purpose decides), with a warning that says so
+    assert "warning: the mouth is open" in err and "smiling" in err and "relaxed face and closed lips" in err
     prof = load_profile("astro", tmp_path / "cal")
     assert prof.frames >= 30
     # a real face in the canonical crop lands near the template (same eye anchors)

@@ -148,50 +148,78 @@ def test_paste_back_keeps_the_targets_fine_detail(warp_weights, astronaut, astro
         ReenactorOptions(paste_interpolation="nearest")
 
 
-def test_live_calibrates_from_the_first_still_second_unless_a_profile_exists(warp_weights, astronaut, target, tmp_path):
-    """No saved profile: the first second of a still face becomes the neutral face for the session
-    (nothing written), the median of the face so far until then; the c hotkey recalibrates and
-    saves; --no-auto-calibrate keeps the mean face."""
-    from reenact.calibration import list_profiles
+def _still_frames(image: np.ndarray, n: int = 45) -> list:
+    from reenact.live.capture import Frame
+
+    return [Frame(image=image, index=i, t_capture=i / 30.0, t_media=i / 30.0) for i in range(n)]  # 1.5 s at 30 fps
+
+
+def _processor(warp_weights, target, cal, auto: bool):
     from reenact.commands.live import LiveProcessor
     from reenact.face.dlib_detector import DlibDetector
     from reenact.inference.backend import create_backend
     from reenact.inference.reenactor import Reenactor, ReenactorOptions
-    from reenact.live.capture import Frame
 
-    backend = create_backend("onnx", warp_weights)
-    tgt = cv2.imread(str(target))
-    frames = [Frame(image=astronaut, index=i, t_capture=i / 30.0, t_media=i / 30.0) for i in range(45)]  # 1.5 s, still
-    cal = tmp_path / "cal"
+    r = Reenactor(create_backend("onnx", warp_weights), DlibDetector(), options=ReenactorOptions(smoothing=False))
+    r.add_target(cv2.imread(str(target)))
+    return r, LiveProcessor(r, "default", str(cal), auto_calibrate=auto)
 
-    def run(auto: bool, hotkey: bool = False, n: int = len(frames)):
-        r = Reenactor(backend, DlibDetector(), options=ReenactorOptions(smoothing=False))
-        r.add_target(tgt)
-        proc = LiveProcessor(r, "default", str(cal), auto_calibrate=auto)
-        if hotkey:
-            proc.calibrate()
-        mean_face = r.neutral.copy()
-        for f in frames[:n]:
-            proc(f)
-        return r, proc, mean_face
 
-    r, proc, mean_face = run(auto=True, n=5)  # not yet still for a second: the running median stands in
+def test_live_calibration_without_a_profile(warp_weights, astronaut, target, tmp_path):
+    """No saved profile: the actor's own frames stand in for the neutral face; a still grin is not
+    taken as the neutral face (the automatic capture waits for a face at rest); the c hotkey takes
+    it anyway, saves it and says what is wrong with it; --no-auto-calibrate keeps the mean face."""
+    from reenact.calibration import list_profiles
     from reenact.face.align import align_points
 
+    frames = _still_frames(astronaut)
+    cal = tmp_path / "cal"
+
+    r, proc = _processor(warp_weights, target, cal, auto=True)
+    mean_face = r.neutral.copy()
+    for f in frames[:5]:
+        proc(f)
     own = align_points(r.last_points).to_crop(r.last_points)
     assert not r.calibrated and proc.running is not None
     # dlib's points move a little between frames even on a still picture: near, not equal
     upper = list(range(17, 48))
     assert np.abs(r.neutral[upper] - own[upper]).mean() < 0.25 * np.abs(mean_face[upper] - own[upper]).mean()
     assert np.array_equal(r.neutral[48:68], mean_face[48:68])  # her lips are apart: the mean face's mouth
-    r, proc, mean_face = run(auto=True)
-    assert r.calibrated and "not saved" in proc.message and proc.running is None
-    assert np.abs(r.neutral - mean_face).mean() > 0.5  # the astronaut's own face, not the template
-    assert list_profiles(cal) == []
-    r, proc, _ = run(auto=False)
+    for f in frames[5:]:
+        proc(f)
+    assert not r.calibrated and proc.running is not None  # 1.5 s still, but grinning: not her neutral face
+    assert "relax your face" in proc.message and list_profiles(cal) == []
+
+    r, proc = _processor(warp_weights, target, cal, auto=False)
+    for f in frames:
+        proc(f)
     assert not r.calibrated and proc.message == "" and np.array_equal(r.neutral, mean_face)
-    r, proc, _ = run(auto=True, hotkey=True)
-    assert r.calibrated and "saved" in proc.message and list_profiles(cal) == ["default"]
+
+    r, proc = _processor(warp_weights, target, cal, auto=True)
+    proc.calibrate()  # the c hotkey
+    for f in frames:
+        proc(f)
+    assert r.calibrated and "saved" in proc.message and "press c again" in proc.message
+    assert list_profiles(cal) == ["default"] and proc.running is None
+
+
+def test_live_calibrates_itself_from_a_still_relaxed_face(warp_weights, target, tmp_path, shared_data):
+    """A relaxed, still face (a London neutral photo) becomes the neutral face after a second; nothing is saved."""
+    from reenact.calibration import list_profiles
+    from reenact.commands.landmarks import expression_warning
+    from reenact.face.dlib_detector import DlibDetector
+
+    det = DlibDetector(detect_width=1000)
+    photo = next(img for img in (cv2.imread(str(f)) for f in sorted((shared_data / "london" / "neutral").glob("*.jpg")))
+                 if expression_warning(det.detect(img).points) is None)
+    cal = tmp_path / "cal"
+    r, proc = _processor(warp_weights, target, cal, auto=True)
+    mean_face = r.neutral.copy()
+    for f in _still_frames(photo):
+        proc(f)
+    assert r.calibrated and "not saved" in proc.message and proc.running is None
+    assert np.abs(r.neutral - mean_face).mean() > 0.5  # the person's own face, not the template
+    assert list_profiles(cal) == []
 
 
 def test_live_runs_with_torch_unimportable(warp_weights, driver, target, tmp_path):

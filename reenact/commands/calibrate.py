@@ -77,3 +77,7 @@ def calibrate(source: str, name: str, calibration_dir: str | None, detector: str
     profile = capture.profile(name)
     path = save_profile(profile, calibration_dir)
     click.echo(f"saved calibration '{name}' ({profile.frames} frames, {frames} read) to {path}")
+    if capture.findings:
+        click.echo(f"warning: {' and '.join(capture.findings)} in the captured face; your expressions are measured "
+                   "from it, so if that is not your relaxed face, run this again with a relaxed face and closed lips",
+                   err=True)

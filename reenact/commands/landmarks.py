@@ -24,13 +24,6 @@ MIN_INTEROCULAR_PX = 40.0
 #: Above these the face is turned/tilted enough that the frontal model does worse.
 MAX_YAW_DEG = 25.0
 MAX_ROLL_DEG = 20.0
-#: Above these (aligned crop, over the interocular distance) the target is not at rest: the inner
-#: lips apart, the mouth wide, or its corners level with or above the upper lip's centre (at
-#: rest they sit ~0.08 below it). On the London set they flag 4 of 102 neutral photos and 78 of
-#: 102 smiling ones (tests/test_landmarks.py).
-MAX_MOUTH_OPENING = 0.06
-MAX_MOUTH_WIDTH = 0.90
-MAX_CORNER_LIFT = 0.0
 
 #: BGR colour per face part for the annotated image.
 _PART_COLOURS = {
@@ -107,21 +100,9 @@ def expression_warning(points: np.ndarray) -> str | None:
     Live mode adds the actor's change of expression to the target's own one, so a smiling
     target smiles while the actor is relaxed and grins when they smile.
     """
-    from reenact.face.align import align_points
-    from reenact.face.topology import interocular, mouth_opening
+    from reenact.face.expression import not_at_rest
 
-    pts = np.asarray(points, np.float64)
-    crop = align_points(pts).to_crop(pts)
-    iod = interocular(crop)
-    opening = mouth_opening(crop)
-    width = float(np.linalg.norm(crop[54] - crop[48]) / iod)
-    upper_lip_y = crop[[51, 62], 1].mean()  # the upper lip stays put when the jaw drops
-    lift = float((upper_lip_y - crop[[48, 54], 1].mean()) / iod)  # corners above it: > 0
-    seen = []
-    if opening > MAX_MOUTH_OPENING:
-        seen.append(f"the mouth is open ({opening:.2f} of the eye distance)")
-    if width > MAX_MOUTH_WIDTH or lift > MAX_CORNER_LIFT:
-        seen.append("the face looks like it is smiling")
+    seen = not_at_rest(points)
     if not seen:
         return None
     return (" and ".join(seen) + ": the target keeps its own expression while you are relaxed and yours is "

@@ -60,8 +60,8 @@ def load_target(path: Path, detector, reenactor) -> None:
 class LiveProcessor:
     """The runner's ``process``: the reenactor plus the calibrate hotkey.
 
-    With ``auto_calibrate`` (no saved profile), the first second the actor holds still becomes the
-    neutral face for this session only, so their own face shape does not leak into the target
+    With ``auto_calibrate`` (no saved profile), the first second the actor holds still with a face
+    at rest (lips closed, no smile) becomes the neutral face for this session only, so their own face shape does not leak into the target
     while they have never calibrated; until then their own recent frames stand in
     (:class:`~reenact.calibration.RunningNeutral`). The c hotkey recalibrates and saves a profile.
     """
@@ -94,6 +94,10 @@ class LiveProcessor:
                     path = save_profile(profile, self.calibration_dir)
                     self.message = f"calibrated; saved {path.name}"
                     log.warning("calibration saved to %s", path)
+                    if self.capture.findings:
+                        self.message += f" — but {self.capture.findings[0]}: press c again with a relaxed face"
+                        log.warning("the calibrated face is not at rest (%s); if that is not your relaxed face, "
+                                    "press c again with a relaxed face and closed lips", "; ".join(self.capture.findings))
                 else:
                     self.message = "calibrated from your first still second (not saved; c to redo and save)"
                     log.warning("calibrated from the first second you held still (this session only; press c in "
@@ -107,9 +111,11 @@ class LiveProcessor:
         return out
 
     def calibrate(self, save: bool = True) -> None:
-        from reenact.calibration import NeutralCapture
+        """Start a capture: ``save`` (the c hotkey) keeps whatever still face it gets and saves it;
+        the automatic one (not saved) waits for a face at rest, so a still smile is not taken."""
+        from reenact.calibration import CaptureConfig, NeutralCapture
 
-        self.capture = NeutralCapture()
+        self.capture = NeutralCapture(CaptureConfig(require_rest=not save))
         self.save = save
         self.message = "calibrating: hold still with a relaxed face"
 
@@ -135,7 +141,8 @@ class LiveProcessor:
               help="Calibration profile name or path (default: the 'default' profile when it exists).")
 @click.option("--calibration-dir", default=None, help="Folder of calibration profiles.")
 @click.option("--auto-calibrate/--no-auto-calibrate", default=True, show_default=True,
-              help="Without a saved profile: take the first second you hold still as your neutral face "
+              help="Without a saved profile: take the first second you hold still with a relaxed face "
+                   "(lips closed, no smile) as your neutral face "
                    "(this session only; until then your own recent frames stand in, the lips from those with "
                    "your mouth closed). "
                    "--no-auto-calibrate: the mean neutral face.")
@@ -166,8 +173,9 @@ def live(targets, source, outputs, backend, weights, landmarks, calibration, cal
 
     Hotkeys in the preview window: c calibrate (hold a relaxed, neutral face for a second),
     o overlay, n/p next/previous target, q or Esc quit. Ctrl-C stops too.
-    Without a calibration profile the first second you hold still with a relaxed face becomes
-    your neutral face for the session (until then, your own recent frames stand in;
+    Without a calibration profile the first second you hold still with a relaxed face (lips
+    closed, no smile) becomes your neutral face for the session (until then, your own recent
+    frames stand in;
     --no-auto-calibrate: the mean neutral face); run `reenact calibrate` first, or press c, to
     save one.
     """
