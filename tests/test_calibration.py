@@ -266,3 +266,13 @@ def test_running_neutral_beats_the_mean_face_on_real_speech(grid_clips) -> None:
     assert len(errs) >= 2
     assert e[0] < 0.5 * e[1], e  # upper face
     assert e[2] < 0.75 * e[3], e  # mouth and chin
+
+
+@pytest.mark.slow
+def test_resting_speakers_read_as_at_rest(grid_clips) -> None:
+    """Every GRID clip ends with half a second of closed, still mouth: each speaker's resting face
+    must pass the at-rest check, or automatic calibration would never take it."""
+    from reenact.face.expression import not_at_rest
+
+    for name, (P, _fps) in grid_clips.items():
+        assert not_at_rest(P[62:75].mean(axis=0)) == [], name

@@ -336,7 +336,7 @@ def test_the_astronauts_grin_is_flagged(tmp_path, capsys, astronaut) -> None:
 @pytest.mark.slow
 @pytest.mark.skipif(not LONDON.is_dir(), reason="the London face set (../shared/data/london) is absent")
 def test_expression_warning_separates_london_neutral_from_smiling() -> None:
-    """Measured on all 102 people: 4 neutral photos flagged, 78 smiling ones."""
+    """Measured on all 102 people: 2 neutral photos flagged, 74 smiling ones."""
     from reenact.commands.landmarks import expression_warning
     from reenact.face.landmarks import create_detector
 
