@@ -61,9 +61,10 @@ class LiveProcessor:
     """The runner's ``process``: the reenactor plus the calibrate hotkey.
 
     With ``auto_calibrate`` (no saved profile), the first second the actor holds still with a face
-    at rest (lips closed, no smile) becomes the neutral face for this session only, so their own face shape does not leak into the target
-    while they have never calibrated; until then their own recent frames stand in
-    (:class:`~reenact.calibration.RunningNeutral`). The c hotkey recalibrates and saves a profile.
+    at rest (lips closed, no smile) becomes the neutral face for this session only, so their own
+    face shape does not leak into the target while they have never calibrated; until then their
+    own recent frames stand in (:class:`~reenact.calibration.RunningNeutral`). The c hotkey
+    recalibrates and saves a profile.
     """
 
     def __init__(self, reenactor, calibration_name: str, calibration_dir: str | None, auto_calibrate: bool = False) -> None:
