@@ -24,11 +24,19 @@ from reenact.face.topology import TEMPLATE_256
 FPS = 30.0
 
 
+def _rot(deg: float) -> np.ndarray:
+    a = np.radians(deg)
+    return np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+
+
 def face_in_image(scale: float = 1.5, shift=(200.0, 80.0), angle_deg: float = 10.0) -> np.ndarray:
     """The template placed in a camera frame: rotated, scaled, shifted."""
-    a = np.radians(angle_deg)
-    R = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
-    return ((TEMPLATE_256 - 128) @ R.T * scale + 128 + np.array(shift)).astype(np.float32)
+    return ((TEMPLATE_256 - 128) @ _rot(angle_deg).T * scale + 128 + np.array(shift)).astype(np.float32)
+
+
+def in_camera(delta_crop: np.ndarray) -> np.ndarray:
+    """A change of the crop's points as it shows in face_in_image()'s default placement."""
+    return delta_crop @ _rot(10.0).T * 1.5
 
 
 def test_completes_after_a_second_of_still_landmarks() -> None:
@@ -56,8 +64,7 @@ def test_automatic_capture_waits_for_a_face_at_rest() -> None:
     status says why); a relaxed face after it is. Without it the same face is taken, with findings."""
     lips = [56, 57, 58, 65, 66, 67]
     gaping = face_in_image()
-    a = np.radians(10.0)
-    gaping[lips] += np.array([0.0, 12.0]) @ np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]]).T * 1.5
+    gaping[lips] += in_camera(np.array([0.0, 12.0]))
 
     cap = NeutralCapture(CaptureConfig(require_rest=True))
     states = [cap.update(gaping, i / FPS) for i in range(75)]  # 2.5 s still
@@ -199,9 +206,6 @@ def test_running_neutral_takes_the_calmest_mouths_seen_in_the_crop() -> None:
     """The estimate is in the canonical crop (the camera's pose removed); the first face is its own
     neutral; the mouth comes from frames with closed lips even when most frames are open, and
     from the mean face until such a frame was seen; the window forgets old frames."""
-    def in_camera(delta_crop: np.ndarray) -> np.ndarray:  # a change of the crop, seen by the camera
-        return delta_crop @ _rot(10).T * 1.5
-
     lips = [56, 57, 58, 65, 66, 67]
     talking = face_in_image()
     talking[lips] += in_camera(np.array([0.0, 12.0]))  # 12 px of 64: lips well apart
@@ -233,11 +237,6 @@ def test_running_neutral_takes_the_calmest_mouths_seen_in_the_crop() -> None:
         RunningNeutral(window=0)
     with pytest.raises(ValueError, match="quantile"):
         RunningNeutral(quantile=0.0)
-
-
-def _rot(deg: float) -> np.ndarray:
-    a = np.radians(deg)
-    return np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
 
 
 @pytest.mark.slow
