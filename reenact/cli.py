@@ -7,6 +7,7 @@ run, so ``reenact --help`` stays fast and never imports torch.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import logging
 import sys
 
