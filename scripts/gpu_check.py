@@ -7,12 +7,18 @@
 Random weights (BatchNorm statistics randomised as after training) for `lite` and `paper`,
 both variants, unless trained weights sit in reenact/weights. Inputs are real-looking: the
 replayed landmarks and recorded target crop (reenact.inference.samples). Never imports dlib.
+
+The FP32 reference is IEEE FP32 (the torch backend turns cuDNN's default TF32 off). Every step
+of every case runs on its own: a failure is recorded in that row's "errors" (step -> message),
+the steps that need its result are skipped, and the other cases go on; the JSON is rewritten
+after each row, so a timeout keeps what was measured.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -104,47 +110,93 @@ def device_time(backend, runs: int) -> float | None:
     return round(statistics.median(times), 3)
 
 
-def run_torch(args, tmp: Path) -> list[dict]:
-    rows = []
-    for variant, preset in CASES:
-        folder = make_weights(tmp / f"{variant}-{preset}", variant, preset)
-        cfg = model_config(variant, preset)
-        samples = sample_inputs(cfg, 8, replay=args.replay)
-        ref = create_backend("torch", folder, device="cuda", precision="fp32", cuda_graphs=False)
-        fp16 = create_backend("torch", folder, device="cuda", precision="fp16", cuda_graphs=True)
-        row = {"variant": variant, "preset": preset, "parity_fp16_vs_fp32": parity(ref, fp16, samples),
-               "fp16_graphs": frame_time(fp16, samples, args.runs),
-               "fp16_graphs_device_ms": device_time(fp16, args.runs),
-               "fp32_eager": frame_time(ref, samples, max(20, args.runs // 4))}
-        rows.append(row)
-        print(json.dumps(row), flush=True)
-        del ref, fp16
-        torch.cuda.empty_cache()
-    return rows
+REFERENCE = "IEEE FP32 (TF32 off), eager"
 
 
-def run_tensorrt(args, tmp: Path) -> list[dict]:
-    from reenact.inference.engines import build_engines
+class Steps:
+    """Runs the steps of one row; a failing step is recorded in ``row["errors"]`` and returns None."""
 
-    rows = []
-    for variant, preset in [("guided", "lite"), ("guided", "paper")]:
-        folder = make_weights(tmp / f"{variant}-{preset}", variant, preset)
-        cfg = model_config(variant, preset)
-        samples = sample_inputs(cfg, 8, replay=args.replay)
-        t0 = time.perf_counter()
+    def __init__(self, row: dict) -> None:
+        self.row = row
+
+    def __call__(self, name: str, fn, *args, needs: tuple = (), **kw):
+        missing = [n for n, v in needs if v is None]
+        if missing:
+            self.row.setdefault("skipped", {})[name] = "needs " + ", ".join(missing)
+            return None
         try:
-            build_engines(folder, tmp / "engines", replay=args.replay)
-        except Exception as exc:  # report, do not hide: the build is what is being checked
-            rows.append({"variant": variant, "preset": preset, "error": f"{type(exc).__name__}: {exc}"})
-            print(json.dumps(rows[-1]), flush=True)
-            continue
-        trt = create_backend("tensorrt", folder, engines_dir=tmp / "engines")
-        ref = create_backend("torch", folder, device="cuda", precision="fp32", cuda_graphs=False)
-        row = {"variant": variant, "preset": preset, "build_s": round(time.perf_counter() - t0, 1),
-               "parity_fp16_vs_fp32": parity(ref, trt, samples), "trt_fp16_graphs": frame_time(trt, samples, args.runs)}
+            return fn(*args, **kw)
+        except Exception as exc:  # noqa: BLE001 - report every failure; one step never stops the check
+            self.row.setdefault("errors", {})[name] = f"{type(exc).__name__}: {exc}"
+            print(f"!! {self.row.get('variant')}/{self.row.get('preset')} {name}: {type(exc).__name__}: {exc}",
+                  file=sys.stderr, flush=True)
+            return None
+
+
+def run_torch(args, tmp: Path, emit=lambda rows: None) -> list[dict]:
+    rows: list[dict] = []
+    for variant, preset in CASES:
+        row: dict = {"variant": variant, "preset": preset, "reference": REFERENCE}
+        step = Steps(row)
+        folder = step("weights", make_weights, tmp / f"{variant}-{preset}", variant, preset)
+        cfg = model_config(variant, preset)
+        samples = step("inputs", sample_inputs, cfg, 8, replay=args.replay)
+        ref = step("fp32 backend", create_backend, "torch", folder, device="cuda", precision="fp32", cuda_graphs=False,
+                   needs=(("weights", folder),))
+        fp16 = step("fp16 backend", create_backend, "torch", folder, device="cuda", precision="fp16", cuda_graphs=True,
+                    needs=(("weights", folder),))
+        row["parity_fp16_vs_fp32"] = step("parity", parity, ref, fp16, samples,
+                                          needs=(("fp32 backend", ref), ("fp16 backend", fp16), ("inputs", samples)))
+        row["fp16_graphs"] = step("fp16 timing", frame_time, fp16, samples, args.runs,
+                                  needs=(("fp16 backend", fp16), ("inputs", samples)))
+        row["fp16_graphs_device_ms"] = step("fp16 device timing", device_time, fp16, args.runs,
+                                            needs=(("fp16 backend", fp16),))
+        row["fp32_eager"] = step("fp32 timing", frame_time, ref, samples, max(20, args.runs // 4),
+                                 needs=(("fp32 backend", ref), ("inputs", samples)))
         rows.append(row)
         print(json.dumps(row), flush=True)
+        emit(rows)
+        del ref, fp16
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
     return rows
+
+
+def run_tensorrt(args, tmp: Path, emit=lambda rows: None) -> list[dict]:
+    from reenact.inference import engines
+
+    rows: list[dict] = []
+    for variant, preset in [("guided", "lite"), ("guided", "paper")]:
+        row: dict = {"variant": variant, "preset": preset, "reference": REFERENCE}
+        step = Steps(row)
+        folder = step("weights", make_weights, tmp / f"{variant}-{preset}", variant, preset)
+        cfg = model_config(variant, preset)
+        samples = step("inputs", sample_inputs, cfg, 8, replay=args.replay)
+        t0 = time.perf_counter()
+        built = step("build", engines.build_engines, folder, tmp / "engines", replay=args.replay, needs=(("weights", folder),))
+        if built is not None:
+            row["build_s"] = round(time.perf_counter() - t0, 1)
+        trt = step("tensorrt backend", create_backend, "tensorrt", folder, engines_dir=tmp / "engines",
+                   needs=(("build", built),))
+        ref = step("fp32 backend", create_backend, "torch", folder, device="cuda", precision="fp32", cuda_graphs=False,
+                   needs=(("weights", folder),))
+        row["parity_fp16_vs_fp32"] = step("parity", parity, ref, trt, samples,
+                                          needs=(("fp32 backend", ref), ("tensorrt backend", trt), ("inputs", samples)))
+        row["trt_fp16_graphs"] = step("tensorrt timing", frame_time, trt, samples, args.runs,
+                                      needs=(("tensorrt backend", trt), ("inputs", samples)))
+        if trt is not None:
+            step("close", trt.close)
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+        emit(rows)
+    return rows
+
+
+def write_json(path: Path, info: dict, rows: list[dict]) -> None:
+    """Atomically (a timeout between rows keeps the rows so far)."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps({"info": info, "rows": rows}, indent=2))
+    os.replace(tmp, path)
 
 
 def main() -> int:
@@ -160,10 +212,11 @@ def main() -> int:
     torch.backends.cudnn.benchmark = True
     info = {"gpu": torch.cuda.get_device_name(0), "sm": ".".join(map(str, torch.cuda.get_device_capability(0))),
             "torch": torch.__version__, "cuda": torch.version.cuda}
+    write_json(args.json, info, [])
+    run = run_torch if args.what == "torch" else run_tensorrt
     with tempfile.TemporaryDirectory(prefix="reenact-gpu-") as tmp:
-        rows = run_torch(args, Path(tmp)) if args.what == "torch" else run_tensorrt(args, Path(tmp))
-    args.json.write_text(json.dumps({"info": info, "rows": rows}, indent=2))
-    return 0
+        rows = run(args, Path(tmp), emit=lambda rows: write_json(args.json, info, rows))
+    return 1 if any(r.get("errors") for r in rows) else 0
 
 
 if __name__ == "__main__":

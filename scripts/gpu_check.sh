@@ -7,6 +7,8 @@
 #   3. TensorRT FP16 build + parity + frame time, when torch_tensorrt imports  [gpu_check.py tensorrt]
 #   4. reenact bench --backend torch (fp16) on the recorded replay, when the bench command exists
 #   5. a short table, printed last.
+# Each step reports and the rest go on: a failed or timed-out step (or one case of a step) is
+# printed as such, and the summary shows what every step measured or why it did not.
 # Usage: bash scripts/gpu_check.sh   (env: PYTHON=python3, RUNS=200, OUT=/tmp/reenact-gpu-check)
 set -u -o pipefail
 cd "$(dirname "$0")/.."
@@ -45,10 +47,12 @@ fi
 
 echo "== 4. reenact bench --backend torch (fp16, CUDA graphs) on replayed landmarks"
 if [ -f reenact/commands/bench.py ]; then
+  status_bench=""
   for preset in lite paper; do
     timeout 90 $PY -c "import sys; sys.modules['dlib'] = None; from reenact.cli import main; sys.exit(main(sys.argv[1:]))" \
       bench --source "$REPLAY" --backend torch --device cuda --precision fp16 --untrained --preset "$preset" \
-      --frames 300 --json "$OUT/bench_$preset.json" 2>&1 | tail -12 && status_bench="ran" || status_bench="FAILED (rc=$?)"
+      --frames 300 --json "$OUT/bench_$preset.json" 2>&1 | tail -12 && r="ran" || r="FAILED (rc=$?)"
+    status_bench="$status_bench $preset: $r;"
   done
 else
   status_bench="reenact bench does not exist in this checkout"
@@ -63,33 +67,42 @@ out, st_pytest, st_trt, st_bench = Path(sys.argv[1]), *sys.argv[2:]
 def load(name):
     p = out / name
     return json.loads(p.read_text()) if p.is_file() else None
+def errors(r):
+    out = [f"{k}: {v}" for k, v in r.get("errors", {}).items()]
+    out += [f"{k} skipped ({v})" for k, v in r.get("skipped", {}).items()]
+    return "; ".join(out)
+def timing(g):
+    return f"{g['median_ms']}, {g['p95_ms']}" if g else "–"
+def psnr_cell(p, net):
+    return f"{p[net]['psnr_db']} / {p[net]['max_abs']:.2g}" if p else "–"
 t = load("torch.json")
 if t:
     print(f"GPU {t['info']['gpu']} (SM {t['info']['sm']}), torch {t['info']['torch']}, CUDA {t['info']['cuda']}")
-    print("| variant | preset | Φ FP16 PSNR dB / max abs | Ω FP16 PSNR dB / max abs | FP16+graphs Φ+Ω ms (median, p95) | device-only ms | FP32 eager ms |")
+    print("| variant | preset | Φ FP16 PSNR dB / max abs | Ω FP16 PSNR dB / max abs | FP16+graphs Φ+Ω ms (median, p95) | device-only ms | FP32 (IEEE, TF32 off) eager ms |")
     print("|---|---|---|---|---|---|---|")
     for r in t["rows"]:
-        p = r["parity_fp16_vs_fp32"]
-        print(f"| {r['variant']} | {r['preset']} | {p['phi']['psnr_db']} / {p['phi']['max_abs']:.2g} | "
-              f"{p['omega']['psnr_db']} / {p['omega']['max_abs']:.2g} | {r['fp16_graphs']['median_ms']}, {r['fp16_graphs']['p95_ms']} | "
-              f"{r['fp16_graphs_device_ms']} | {r['fp32_eager']['median_ms']} |")
+        p, g, f = r.get("parity_fp16_vs_fp32"), r.get("fp16_graphs"), r.get("fp32_eager")
+        print(f"| {r['variant']} | {r['preset']} | {psnr_cell(p, 'phi')} | {psnr_cell(p, 'omega')} | "
+              f"{timing(g)} | {r.get('fp16_graphs_device_ms') or '–'} | {f['median_ms'] if f else '–'} |")
+        if errors(r):
+            print(f"  {r['variant']}/{r['preset']}: {errors(r)}")
 else:
     print("torch check: no results")
 trt = load("tensorrt.json")
 if trt:
     for r in trt["rows"]:
-        if "error" in r:
-            print(f"TensorRT {r['variant']}/{r['preset']}: {r['error']}")
-        else:
-            p = r["parity_fp16_vs_fp32"]
-            print(f"TensorRT {r['variant']}/{r['preset']}: build {r['build_s']} s, Φ {p['phi']['psnr_db']} dB, Ω {p['omega']['psnr_db']} dB, "
-                  f"Φ+Ω {r['trt_fp16_graphs']['median_ms']} ms median")
+        p, g = r.get("parity_fp16_vs_fp32"), r.get("trt_fp16_graphs")
+        print(f"TensorRT {r['variant']}/{r['preset']}: build {r.get('build_s', '–')} s, Φ {psnr_cell(p, 'phi')} dB, "
+              f"Ω {psnr_cell(p, 'omega')} dB, Φ+Ω {g['median_ms'] if g else '–'} ms median")
+        if errors(r):
+            print(f"  {errors(r)}")
 print(f"TensorRT: {st_trt}")
 for preset in ("lite", "paper"):
     b = load(f"bench_{preset}.json")
     for run in (b or {}).get("runs", []):
-        print(f"bench {run.get('backend')} {preset}: {run.get('fps', 0):.1f} FPS, latency p50 {run['latency_ms']['p50']:.2f} ms, "
-              f"p95 {run['latency_ms']['p95']:.2f} ms")
+        lat = run.get("latency_ms") or {}
+        print(f"bench {run.get('backend')} {preset}: {run.get('fps', 0):.1f} FPS, latency p50 {lat.get('p50', float('nan')):.2f} ms, "
+              f"p95 {lat.get('p95', float('nan')):.2f} ms")
 print(f"bench: {st_bench}")
 print(f"pytest -m gpu: {st_pytest}")
 EOF

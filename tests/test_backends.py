@@ -185,6 +185,35 @@ def test_torch_backend_matches_the_modules(exported):
     assert b.phi(*phi_in).shape == (1, 1, 256, 256)
 
 
+def test_torch_backend_fp32_runs_without_tf32_and_restores_the_flags(exported):
+    """fp32 means IEEE FP32: cuDNN's default TF32 (on) is switched off around the backend's calls
+    (the FP16-vs-FP32 parity of gpu_check was measured against TF32 before), then restored."""
+    import torch
+
+    b = create_backend("torch", exported["guided"], device="cpu", threads=2)
+    seen = []
+
+    def spy(module, args):
+        seen.append((torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32))
+
+    hooks = [net.register_forward_pre_hook(spy) for net in b.nets.values()]
+    before = (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)
+    torch.backends.cudnn.allow_tf32 = True  # cuDNN's default
+    torch.backends.cuda.matmul.allow_tf32 = True
+    try:
+        from reenact.inference.samples import sample_inputs
+
+        phi_in, om_in = sample_inputs(b.cfg, 1)[0]
+        b.phi(*phi_in)
+        b.omega(om_in)
+        assert seen == [(False, False), (False, False)]
+        assert (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32) == (True, True)
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = before
+        for h in hooks:
+            h.remove()
+
+
 def test_torch_backend_refuses_fp16_on_cpu_and_missing_cuda(exported):
     with pytest.raises(BackendError, match="fp16 needs a CUDA device"):
         create_backend("torch", exported["guided"], device="cpu", precision="fp16")

@@ -76,16 +76,37 @@ def test_psnr():
 # ----------------------------------------------------------------------------- fake torch_tensorrt at the edge
 
 
+class FakeCudagraphsContext:
+    """As torch_tensorrt.runtime.enable_cudagraphs returns in 2.14 (runtime/_cudagraphs.py): a
+    context manager and NOT a module — no ``__call__``; ``__enter__`` switches the runtime mode
+    and returns the module to call, ``__exit__`` restores the previous mode."""
+
+    def __init__(self, trt: FakeTRT, module) -> None:
+        self.trt, self.module, self.old_mode = trt, module, trt.cudagraphs_mode
+
+    def __enter__(self):
+        self.trt.cudagraphs_mode = "subgraph"
+        self.trt.graphed += 1
+        return self.module
+
+    def __exit__(self, *exc) -> None:
+        self.trt.cudagraphs_mode = self.old_mode
+
+
 class FakeTRT(types.ModuleType):
-    """Just enough torch_tensorrt: compile returns the (half) module itself; save/load pickle it."""
+    """Just enough torch_tensorrt, as strict as the real one where we depend on it: compile
+    returns the (half) module itself; save/load pickle it and, like torch's .pt2 archive
+    reader and writer (a warning today, an error announced), refuse a path not ending in .pt2;
+    enable_cudagraphs returns a context manager."""
 
     def __init__(self, corrupt: str | None = None) -> None:
         super().__init__("torch_tensorrt")
         self.__version__ = "2.14.0"
         self.compiled: list[str] = []
         self.corrupt = corrupt
-        self.runtime = types.SimpleNamespace(enable_cudagraphs=self._graphs)
+        self.runtime = types.SimpleNamespace(enable_cudagraphs=lambda module: FakeCudagraphsContext(self, module))
         self.graphed = 0
+        self.cudagraphs_mode = "standard"
 
     def compile(self, model, ir, arg_inputs, **kw):
         assert ir == "dynamo" and all(x.dtype == torch.float16 for x in arg_inputs), "FP16 via half inputs"
@@ -96,16 +117,19 @@ class FakeTRT(types.ModuleType):
             return lambda *xs: model(*xs) * float("nan")
         return model
 
+    @staticmethod
+    def _check_pt2(path) -> None:
+        if not str(path).endswith(".pt2"):
+            raise ValueError(f"Expect archive file to be a file ending in .pt2, or is a buffer. Instead got {{{path}}}")
+
     def save(self, module, path, arg_inputs):
+        self._check_pt2(path)
         torch.save(module, path)
 
     def load(self, path):
+        self._check_pt2(path)
         module = torch.load(path, weights_only=False)
         return types.SimpleNamespace(module=lambda: module)
-
-    def _graphs(self, module):
-        self.graphed += 1
-        return module
 
 
 @pytest.fixture
@@ -127,7 +151,7 @@ def test_build_writes_engines_and_manifest_then_loads(exported, fake_trt, tmp_pa
     weights = exported["guided"]
     folder = engines.build_engines(weights, tmp_path, device="cpu", n_samples=2)
     assert fake_trt.compiled == ["phi", "omega"]
-    assert (folder / "phi.ep").is_file() and (folder / "omega.ep").is_file()
+    assert (folder / "phi.pt2").is_file() and (folder / "omega.pt2").is_file()
     m = json.loads((folder / "manifest.json").read_text())
     for key in ("gpu_name", "sm", "tensorrt", "torch_tensorrt", "torch", "precision", "input_shapes", "variant",
                 "preset", "weights_sha256", "build_time", "parity"):
@@ -145,6 +169,10 @@ def test_build_writes_engines_and_manifest_then_loads(exported, fake_trt, tmp_pa
     # loading: create() finds the folder, checks the manifest, loads with CUDA graphs
     b = create_backend("tensorrt", weights, device="cuda", engines_dir=tmp_path)
     assert b.name == "tensorrt" and fake_trt.graphed == 2 and "NVIDIA H200" in b.describe()
+    assert fake_trt.cudagraphs_mode == "subgraph"
+    assert all(callable(m) for m in b.modules.values())  # the modules, not the contexts
+    b.close()  # leaves the CUDA-graph contexts: the runtime's mode is restored
+    assert fake_trt.cudagraphs_mode == "standard"
     # run the loaded modules on CPU (no GPU here): same interface, float32 out
     cpu = trt_backend.TensorRTBackend(b.cfg, b.modules, device="cpu", manifest=b.manifest)
     pts = np.tile(np.float32(128), (1, 68, 2))
@@ -172,8 +200,26 @@ def test_build_refuses_an_engine_that_does_not_match_fp32(exported, fake_trt, tm
     with pytest.raises(BackendError, match=r"engine for omega \(Ω\).*PSNR nan dB.*NaN: True"):
         engines.build_engines(exported["paper"], tmp_path, device="cpu", n_samples=1)
     folder = next(tmp_path.iterdir())
-    assert (folder / "phi.ep").is_file() and not (folder / "omega.ep").exists()
+    assert (folder / "phi.pt2").is_file() and not (folder / "omega.pt2").exists()
     assert not (folder / "manifest.json").exists()
+
+
+def test_engines_of_the_old_ep_format_are_refused_with_a_rebuild_hint(exported, fake_trt, tmp_path):
+    """Engines built before .pt2 (files phi.ep / omega.ep, manifest format 1) are not loaded."""
+    weights = exported["guided"]
+    folder = engines.build_engines(weights, tmp_path, device="cpu", n_samples=1)
+    m = json.loads((folder / "manifest.json").read_text())
+    (folder / "manifest.json").write_text(json.dumps({**m, "format": "reenact-engines-1"}))
+    for n in ("phi", "omega"):
+        (folder / f"{n}.pt2").rename(folder / f"{n}.ep")
+    with pytest.raises(BackendError) as err:
+        create_backend("tensorrt", weights, device="cuda", engines_dir=tmp_path)
+    assert "phi.pt2" in str(err.value) and "--rebuild" in str(err.value)
+    (folder / "phi.ep").rename(folder / "phi.pt2")
+    (folder / "omega.ep").rename(folder / "omega.pt2")
+    with pytest.raises(BackendError, match="(?s)manifest format: built for 'reenact-engines-1'.*--rebuild"):
+        create_backend("tensorrt", weights, device="cuda", engines_dir=tmp_path)
+    assert fake_trt.graphed == 0
 
 
 def test_no_engines_for_these_weights_says_how_to_build(lite_weights, fake_trt, tmp_path):

@@ -138,6 +138,9 @@ class CheckedBackend:
     def _omega(self, x: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def close(self) -> None:
+        """Release what the backend holds beyond memory (the TensorRT backend's CUDA-graph contexts)."""
+
     def describe(self) -> str:
         return f"{self.name} ({self.cfg.describe()})"
 

@@ -1,11 +1,14 @@
 """Building TensorRT engines and deciding whether built ones may be used.
 
 An engine is tied to a GPU's SM, the TensorRT and torch-tensorrt (and torch) versions, and the
-weights it was compiled from. Each build writes, beside ``phi.ep`` and ``omega.ep``, a
+weights it was compiled from. Each build writes, beside ``phi.pt2`` and ``omega.pt2``, a
 ``manifest.json`` recording all of these; :func:`check_manifest` (a pure function) compares a
 manifest with what this machine and these weights would produce and lists every difference.
 
-Layout: ``<engines_dir>/<variant>-<preset>-<weights sha256[:12]>/{manifest.json, phi.ep, omega.ep}``.
+Layout: ``<engines_dir>/<variant>-<preset>-<weights sha256[:12]>/{manifest.json, phi.pt2, omega.pt2}``.
+Engines are torch.export archives, and torch's archive reader and writer expect the ``.pt2``
+suffix (anything else is a warning today, "to be turned into an error"); engines built before
+2026-11-30 were named ``.ep`` and carry manifest format 1, so they are refused with a rebuild hint.
 torch / torch-tensorrt calls go through :mod:`reenact.inference.tensorrt_backend`.
 """
 
@@ -32,7 +35,8 @@ from reenact.weights_io import CONFIG_NAME, NETWORKS, atomic_write_json, read_co
 log = logging.getLogger(__name__)
 
 MANIFEST_NAME = "manifest.json"
-MANIFEST_FORMAT = "reenact-engines-1"
+MANIFEST_FORMAT = "reenact-engines-2"  # 2: engine files are .pt2 (1: .ep)
+ENGINE_SUFFIX = ".pt2"
 PRECISION = "fp16"
 MIN_PSNR_DB = 40.0
 
@@ -121,6 +125,11 @@ def engine_folder(engines_root: str | os.PathLike | None, cfg: ModelConfig, weig
     return default_engines_dir(engines_root) / f"{cfg.variant}-{cfg.preset}-{weights_sha256[:12]}"
 
 
+def engine_path(folder: Path, name: str) -> Path:
+    """The engine file of network ``name`` ('phi' or 'omega') in an engines folder."""
+    return folder / f"{name}{ENGINE_SUFFIX}"
+
+
 def read_manifest(folder: Path) -> dict[str, Any]:
     path = folder / MANIFEST_NAME
     try:
@@ -140,9 +149,10 @@ def find_engines(weights_dir: str | os.PathLike, engines_root: str | os.PathLike
         raise BackendError(f"no TensorRT engines for these weights in {folder.parent}",
                            hint=f"build them once on this machine: reenact build-engines --weights {weights_dir}")
     manifest = read_manifest(folder)
-    missing = [f"{n}.ep" for n in NETWORKS if not (folder / f"{n}.ep").is_file()]
+    missing = [engine_path(folder, n).name for n in NETWORKS if not engine_path(folder, n).is_file()]
     if missing:
-        raise BackendError(f"{folder} lacks {', '.join(missing)}", hint="reenact build-engines --rebuild")
+        raise BackendError(f"{folder} lacks {', '.join(missing)}",
+                           hint=f"rebuild them: reenact build-engines --weights {weights_dir} --rebuild")
     return folder, manifest
 
 
@@ -179,6 +189,8 @@ def build_engines(weights_dir: str | os.PathLike, out_dir: str | os.PathLike | N
                   min_psnr: float = MIN_PSNR_DB) -> Path:
     """Compile Φ and Ω to FP16 TensorRT engines, check them against FP32 PyTorch, write a manifest.
 
+    The FP32 reference runs on the CPU (IEEE FP32: no TF32 there), the engines on ``device``.
+
     Skips the build when matching engines exist (unless ``rebuild``). Parity is measured on
     real-looking inputs (landmarks from ``replay`` or :func:`reenact.inference.samples.sample_landmarks`,
     a synthetic face raster for Ω): PSNR ≥ ``min_psnr`` and no NaN, or BackendError naming the
@@ -199,7 +211,7 @@ def build_engines(weights_dir: str | os.PathLike, out_dir: str | os.PathLike | N
     folder = engine_folder(out_dir, cfg, expected["weights_sha256"])
     if not rebuild and (folder / MANIFEST_NAME).is_file():
         problems = check_manifest(read_manifest(folder), expected)
-        if not problems and all((folder / f"{n}.ep").is_file() for n in NETWORKS):
+        if not problems and all(engine_path(folder, n).is_file() for n in NETWORKS):
             log.info("engines in %s already match; pass rebuild=True to build again", folder)
             return folder
         log.warning("rebuilding engines in %s: %s", folder, "; ".join(problems) or "files missing")
@@ -238,9 +250,10 @@ def build_engines(weights_dir: str | os.PathLike, out_dir: str | os.PathLike | N
                 f"the FP16 engine for {name} ({'Φ' if name == 'phi' else 'Ω'}) does not match FP32 PyTorch: "
                 f"PSNR {stats['psnr_db']:.1f} dB (need ≥ {min_psnr:g}), NaN: {stats['nan']}; not saved",
                 hint="this GPU may mishandle FP16 for this model; use --backend torch (fp32) or onnx")
-        tmp = folder / f".{name}.ep.tmp"
+        final = engine_path(folder, name)
+        tmp = final.with_name(f".{name}.tmp{ENGINE_SUFFIX}")  # torch's archive writer wants the suffix
         trt.save_engine(compiled, tmp, example)
-        os.replace(tmp, folder / f"{name}.ep")
+        os.replace(tmp, final)
 
     manifest = {**expected, "build_time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "build_seconds": build_s,
                 "parity": {k: {"psnr_db": v["psnr_db"], "max_abs": v["max_abs"]} for k, v in report.items()},

@@ -6,13 +6,17 @@ engines; compiling is :mod:`reenact.inference.engines`' job (a separate command)
 
 torch-tensorrt 2.14 facts this follows (DESIGN.md): on the dynamo path ``enabled_precisions``
 is ignored (strong typing), so FP16 comes from ``model.half()`` with half inputs; engines are
-saved with ``torch_tensorrt.save(gm, path, arg_inputs=...)``, loaded with
-``torch_tensorrt.load(path).module()``, and replayed as CUDA graphs through
-``torch_tensorrt.runtime.enable_cudagraphs``.
+saved with ``torch_tensorrt.save(gm, path, arg_inputs=...)`` (``.pt2``: torch's archive format),
+loaded with ``torch_tensorrt.load(path).module()``, and replayed as CUDA graphs through
+``torch_tensorrt.runtime.enable_cudagraphs(module)`` — which returns a *context manager*, not a
+module: its ``__enter__`` switches the runtime to CUDA-graph mode and returns the module to call
+(sometimes a wrapper), its ``__exit__`` restores the previous mode. The backend enters it once
+when it loads the engines and leaves it in :meth:`TensorRTBackend.close`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import os
@@ -77,17 +81,24 @@ def compile_fp16(model: Any, inputs: tuple) -> Any:
 
 
 def save_engine(module: Any, path: str | os.PathLike, inputs: tuple) -> None:
-    """Serialise a compiled module as an ExportedProgram (``.ep``)."""
+    """Serialise a compiled module as an ExportedProgram archive (``path`` must end in ``.pt2``)."""
     trt = import_torch_tensorrt()
     trt.save(module, str(path), arg_inputs=list(inputs))
 
 
-def load_engine(path: str | os.PathLike, cuda_graphs: bool = True) -> Any:
-    """Load a ``.ep`` engine as a callable module, wrapped for CUDA-graph replay when asked."""
+def load_engine(path: str | os.PathLike, cuda_graphs: bool = True, stack: contextlib.ExitStack | None = None) -> Any:
+    """Load a ``.pt2`` engine as a callable module.
+
+    With ``cuda_graphs``, the module is entered into torch-tensorrt's CUDA-graph context on
+    ``stack`` (which the caller closes when done; required then) and the module that context
+    returns is what comes back: the context manager itself is not callable.
+    """
     trt = import_torch_tensorrt()
     module = trt.load(str(path)).module()
     if cuda_graphs:
-        module = trt.runtime.enable_cudagraphs(module)
+        if stack is None:
+            raise ValueError("cuda_graphs=True needs an ExitStack to hold the CUDA-graph context")
+        module = stack.enter_context(trt.runtime.enable_cudagraphs(module))
     return module
 
 
@@ -97,7 +108,7 @@ class TensorRTBackend(CheckedBackend):
     name = "tensorrt"
 
     def __init__(self, cfg: Any, modules: dict[str, Any], device: str = "cuda", manifest: dict | None = None,
-                 folder: Path | None = None) -> None:
+                 folder: Path | None = None, contexts: contextlib.ExitStack | None = None) -> None:
         import torch
 
         super().__init__(cfg)
@@ -105,6 +116,11 @@ class TensorRTBackend(CheckedBackend):
         self.device = torch.device(device)
         self.manifest = manifest or {}
         self.folder = folder
+        self._contexts = contexts or contextlib.ExitStack()
+
+    def close(self) -> None:
+        """Leave the CUDA-graph contexts entered at load (restores torch-tensorrt's runtime mode)."""
+        self._contexts.close()
 
     def _run(self, name: str, *arrays: np.ndarray) -> np.ndarray:
         import torch
@@ -150,10 +166,12 @@ def create(weights_dir: Path, *, device: str | None = None, engines_dir: str | o
     if problems:
         raise BackendError(f"the engines in {folder} do not match: " + "; ".join(problems),
                            hint=f"rebuild them: reenact build-engines --weights {weights_dir} --rebuild")
-    modules = {n: load_engine(folder / f"{n}.ep", cuda_graphs) for n in ("phi", "omega")}
+    with contextlib.ExitStack() as stack:  # on a failed load, leave what was entered
+        modules = {n: load_engine(engines.engine_path(folder, n), cuda_graphs, stack) for n in ("phi", "omega")}
+        contexts = stack.pop_all()
     cfg = engines.weights_config(weights_dir)
     log.info("tensorrt backend: engines from %s", folder)
-    return TensorRTBackend(cfg, modules, device, manifest, folder)
+    return TensorRTBackend(cfg, modules, device, manifest, folder, contexts)
 
 
 create.OPTIONS = ("cuda_graphs",)  # type: ignore[attr-defined]

@@ -3,14 +3,18 @@
 The only inference module that imports torch (and only when a torch backend is created). On
 CUDA, FP16 is ``model.half()`` with half inputs; CUDA graphs capture one Φ and one Ω call
 into static input/output buffers, so a frame costs one graph replay per network instead of
-hundreds of kernel launches from Python.
+hundreds of kernel launches from Python. ``fp32`` means IEEE FP32: cuDNN runs float32
+convolutions in TF32 (a 10-bit mantissa) by default on Ampere and newer GPUs, so the backend
+turns TF32 off around its own calls (:func:`ieee_fp32`); an FP32 reference that was really TF32
+made the FP16-vs-FP32 parity figures and the FP32 timings of scripts/gpu_check.py mislabelled.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +25,27 @@ from reenact.inference.backend import CheckedBackend, omega_input_shape, phi_inp
 log = logging.getLogger(__name__)
 
 PRECISIONS = ("fp32", "fp16")
+
+
+@contextlib.contextmanager
+def ieee_fp32(enabled: bool = True) -> Iterator[None]:
+    """TF32 off for cuDNN convolutions and cuBLAS matmuls inside the block, restored after.
+
+    Both switches are process-wide torch flags (cuDNN's defaults to TF32 on), so they are set
+    and restored around each call rather than once for the process.
+    """
+    if not enabled:
+        yield
+        return
+    import torch
+
+    saved = (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
 
 
 class CudaGraphRunner:
@@ -90,7 +115,7 @@ class TorchBackend(CheckedBackend):
         """Capture Φ and Ω as CUDA graphs on zero-filled batch-1 buffers."""
         import torch
 
-        with torch.inference_mode():
+        with torch.inference_mode(), ieee_fp32(self.precision == "fp32"):  # kernels are chosen at capture
             phi_in = tuple(torch.zeros(s, device=self.device, dtype=self.dtype) for s in phi_input_shapes(self.cfg))
             if self.cfg.variant == "guided":  # a plausible face rather than all points at (0, 0)
                 from reenact.face.topology import TEMPLATE_256
@@ -104,7 +129,7 @@ class TorchBackend(CheckedBackend):
     def _run(self, name: str, *arrays: np.ndarray) -> np.ndarray:
         import torch
 
-        with torch.inference_mode():
+        with torch.inference_mode(), ieee_fp32(self.precision == "fp32"):
             xs = tuple(torch.from_numpy(a).to(self.device, self.dtype, non_blocking=False) for a in arrays)
             y = self._runners[name](*xs)
             return y.float().cpu().numpy()
@@ -136,4 +161,4 @@ def create(weights_dir: Path, *, device: str | None = None, engines_dir: object 
 
 create.OPTIONS = ("cuda_graphs", "threads")  # type: ignore[attr-defined]
 
-__all__ = ["CudaGraphRunner", "PRECISIONS", "TorchBackend", "create"]
+__all__ = ["CudaGraphRunner", "PRECISIONS", "TorchBackend", "create", "ieee_fp32"]
