@@ -214,7 +214,7 @@ def live(targets, source, outputs, backend, weights, landmarks, calibration, cal
 
     file_size = parse_size(size) if size else None  # a file keeps the target's size unless asked
     out_size = file_size or (1280, 720)
-    cam_size = parse_size(camera_size)
+    cam_size = parse_size(camera_size, "--camera-size")
     set_threads(threads)
     for t in targets:  # fail fast on paths before loading models
         check_input_file(t, "target image", hint="give a photo of one face (.jpg, .png)")

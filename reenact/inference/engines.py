@@ -138,7 +138,8 @@ def find_engines(weights_dir: str | os.PathLike, engines_root: str | os.PathLike
     folder = engine_folder(engines_root, cfg, fp["combined"])
     if not (folder / MANIFEST_NAME).is_file():
         raise BackendError(f"no TensorRT engines for these weights in {folder.parent}",
-                           hint=f"build them once on this machine: reenact build-engines --weights {weights_dir}")
+                           hint=f"build them once on this machine: reenact build-engines --weights {weights_dir}",
+                           absent=True)
     manifest = read_manifest(folder)
     missing = [f"{n}.ep" for n in NETWORKS if not (folder / f"{n}.ep").is_file()]
     if missing:
