@@ -208,6 +208,26 @@ def check_weights(weights_dir: Path | None = None) -> CheckResult:
     return CheckResult("weights", OK, f"weights in {d}: {', '.join(onnx + configs)}")
 
 
+def check_source_file(source: str) -> CheckResult:
+    """A video file given as --source: it exists, is a file and OpenCV reads a frame of it."""
+    from reenact.errors import InputError
+    from reenact.live.capture import VideoFileConfig, VideoFileSource
+
+    src = VideoFileSource(VideoFileConfig(path=Path(source).expanduser(), paced=False))
+    try:
+        src.open()
+    except InputError as exc:
+        return CheckResult("source", FAIL, exc.message, exc.hint or "give a video file, or a camera index such as 0")
+    finally:
+        src.close()
+    return CheckResult("source", OK, f"video {source}: {src.size[0]}x{src.size[1]} at {src.fps:.1f} fps")
+
+
+def _is_file_source(source: str) -> bool:
+    s = source.strip()
+    return not s.isdigit() and not s.startswith("/dev/video")
+
+
 def required_checks(output: str, source: str, detector: str = "dlib") -> set[str]:
     """Which checks must pass for ``reenact live`` with these options."""
     need = {"onnxruntime", "weights"}
@@ -219,6 +239,8 @@ def required_checks(output: str, source: str, detector: str = "dlib") -> set[str
         need.add("display")
     if source.strip().isdigit():
         need.add("camera")
+    if _is_file_source(source):
+        need.add("source")
     return need
 
 
@@ -226,6 +248,8 @@ def run_checks(output: str = "vcam", source: str = "0", weights: Path | None = N
     results = []
     if source.strip().isdigit():
         results.append(check_camera(int(source)))
+    elif _is_file_source(source):
+        results.append(check_source_file(source))
     results.append(check_vcam())
     if output == "window":
         results.append(check_display())
