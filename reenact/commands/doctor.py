@@ -266,8 +266,15 @@ def run_checks(output: str = "vcam", source: str = "0", weights: Path | None = N
 def doctor(output: str, source: str, weights: Path | None) -> int:
     """Check camera, virtual camera, GPU/TensorRT, ONNX Runtime, dlib and weights; print the fix for each problem.
 
-    Exits non-zero when `reenact live` could not run with the given --output and --source.
+    Exits 1 when `reenact live` could not run with the given --output and --source, 2 when
+    --output is not one live knows.
     """
+    from reenact.errors import ReenactError
+    from reenact.live.sinks import FILE_SUFFIXES, SINKS
+
+    if output not in SINKS and Path(output).suffix.lower() not in FILE_SUFFIXES:
+        raise ReenactError(f"unknown output {output!r}; expected one of {', '.join(SINKS)} or a path ending in "
+                           f"{', '.join(FILE_SUFFIXES)}", hint="the same values as `reenact live --output`")
     results = run_checks(output, source, weights)
     need = required_checks(output, source)
     for r in results:

@@ -115,6 +115,10 @@ def train(stage, data, out, variant, preset, steps, epochs, batch_size, seed, sp
     else:
         if data is None:
             raise ReenactError("--data is required", hint="e.g. --data ../shared/data")
+        if not Path(data).is_dir():  # before torch is imported: a typo answers at once
+            raise ReenactError(f"dataset folder not found: {data}" if not Path(data).exists() else
+                               f"--data {data} is a file; it must be the folder holding the data set",
+                               hint="e.g. --data ../shared/data")
         from reenact.training.datasets import build_bank, make_pairs
         from reenact.training.trainer import init_distributed
 
