@@ -114,10 +114,11 @@ def stop_signals() -> Iterator[None]:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: user mistakes print a message and exit 2, never a traceback.
 
-    Exit statuses: 0 done (a live run stopped with q, Ctrl-C, SIGTERM or SIGHUP included);
-    1 an unexpected error (a bug: traceback); 2 a mistake in the input or the environment
-    (one line and a hint), also a run that found no face at all; 130 Ctrl-C, 143 SIGTERM,
-    129 SIGHUP for any other command.
+    Exit statuses (README, "Your files are safe"): 0 done (a live run stopped with q, Ctrl-C,
+    SIGTERM or SIGHUP included); 2 a mistake in the input or the environment (one line and a
+    hint), also a run that found no face at all; 1 `doctor` found a blocking problem, or an
+    unexpected error (a bug: traceback); 130 Ctrl-C, 143 SIGTERM, 129 SIGHUP for any other
+    command.
     """
     try:
         with stop_signals():

@@ -6,6 +6,7 @@ for the signals.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -109,7 +110,7 @@ def test_a_file_driving_a_file_keeps_every_frame(face, talking, tmp_path, capsys
     assert ", 0 dropped" in captured.out
 
 
-def test_a_huge_target_is_warned_about(astronaut, talking, tmp_path, caplog):
+def test_a_huge_target_is_warned_about(astronaut, talking, tmp_path, caplog, capsys):
     big = cv2.resize(astronaut, (3000, 3000), interpolation=cv2.INTER_CUBIC)  # 9 MP
     target = tmp_path / "big.png"
     cv2.imwrite(str(target), big)
@@ -125,6 +126,10 @@ def test_a_huge_target_is_warned_about(astronaut, talking, tmp_path, caplog):
     assert rc == 0
     text = " ".join(r.getMessage() for r in caplog.records if r.levelname == "WARNING")
     assert "3000x3000" in text and "--size" not in text, text  # the file is small: only the photo's size is said
+    capsys.readouterr()
+    rc = main(["landmarks", str(target), "--json", "--out", str(tmp_path / "check.png")])
+    assert rc == 0
+    assert any("3000x3000 (9 MP)" in w for w in json.loads(capsys.readouterr().out)["warnings"])
 
 
 @pytest.mark.parametrize("sig", ["SIGTERM", "SIGHUP"])

@@ -17,7 +17,7 @@ import click
 import numpy as np
 
 from reenact.errors import InputError, NoFaceError
-from reenact.outputs import check_output, check_outputs, write_image
+from reenact.outputs import check_output, check_outputs, huge_target_warning, write_image
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +141,9 @@ def analyse(image: np.ndarray, landmarks, report: FaceReport) -> None:
     expression = expression_warning(pts)
     if expression is not None:
         report.warnings.append(expression)
+    huge = huge_target_warning(report.image, (report.width, report.height), (1280, 720))
+    if huge is not None:
+        report.warnings.append(huge)
 
 
 def draw_landmarks(image: np.ndarray, points: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:

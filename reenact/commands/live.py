@@ -10,7 +10,7 @@ import click
 import cv2
 
 from reenact.errors import InputError, NoFaceError, ReenactError
-from reenact.live.capture import parse_source
+from reenact.live.capture import VideoFileSource, parse_source
 from reenact.live.sinks import FILE_SUFFIXES
 from reenact.outputs import check_input_file, check_outputs, huge_target_warning
 
@@ -268,7 +268,8 @@ def live(targets, source, outputs, backend, weights, landmarks, calibration, cal
     if any(o == "window" for o in outputs):
         click.echo(_HOTKEY_HELP)
     hotkeys = {"c": processor.calibrate, "n": lambda: reenactor.select(1), "p": lambda: reenactor.select(-1)}
-    config = RunnerConfig(max_frames=max_frames, drop_frames=False if file_outputs else None)
+    # a video file into a video file keeps every frame (even paced for a window); a camera drops stale ones
+    config = RunnerConfig(max_frames=max_frames, drop_frames=False if file_outputs and isinstance(src, VideoFileSource) else None)
     runner = LiveRunner(src, processor, sinks, config=config, hotkeys=hotkeys,
                         keep_output=lambda: processor.frames_with_face > 0)
     stats = runner.run()
