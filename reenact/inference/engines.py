@@ -239,9 +239,15 @@ def build_engines(weights_dir: str | os.PathLike, out_dir: str | os.PathLike | N
                 f"the FP16 engine for {name} ({'Φ' if name == 'phi' else 'Ω'}) does not match FP32 PyTorch: "
                 f"PSNR {stats['psnr_db']:.1f} dB (need ≥ {min_psnr:g}), NaN: {stats['nan']}; not saved",
                 hint="this GPU may mishandle FP16 for this model; use --backend torch (fp32) or onnx")
-        tmp = folder / f".{name}.ep.tmp"
-        trt.save_engine(compiled, tmp, example)
-        os.replace(tmp, folder / f"{name}.ep")
+        from reenact.outputs import PendingFile
+
+        pending = PendingFile(folder / f"{name}.ep")  # unique temporary name, fsync, one rename
+        try:
+            trt.save_engine(compiled, pending.temp, example)
+            pending.commit()
+        except BaseException:
+            pending.discard()
+            raise
 
     manifest = {**expected, "build_time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "build_seconds": build_s,
                 "parity": {k: {"psnr_db": v["psnr_db"], "max_abs": v["max_abs"]} for k, v in report.items()},
