@@ -188,7 +188,8 @@ def landmarks(image: Path, out: Path | None, crop_path: Path | None, as_json: bo
       IMAGE_landmarks.png   the photo with the face box and the 68 points drawn
       IMAGE_crop.png        the aligned 256x256 crop the networks see
     and warns when the face is small (< 40 px between the eyes), turned or tilted, smiling or
-    open-mouthed (the target keeps its own expression under yours). Exits 2, writing nothing,
+    open-mouthed (the target keeps its own expression under yours), or far larger than any
+    output shows (over about 4K). Exits 2, writing nothing,
     when there is no face or several (`reenact live` needs exactly one), when the file is not a
     readable image, or when --out or --crop names IMAGE itself. Existing files are replaced
     only by complete ones.

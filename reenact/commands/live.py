@@ -170,7 +170,8 @@ class LiveProcessor:
 @click.option("--loop", is_flag=True, help="Loop a video-file source (demos, soak tests).")
 @click.option("--max-frames", type=click.IntRange(min=1), default=None, help="Stop after N frames.")
 @click.option("--size", default=None,
-              help="Output size WIDTHxHEIGHT, the target letterboxed into it: the virtual camera and window "
+              help="Output size WIDTHxHEIGHT (even numbers, at most 7680 a side), the target letterboxed into it: "
+                   "the virtual camera and window "
                    "(default 1280x720) and, only when given, a video file (default: the target photo's size).")
 @click.option("--fps", type=click.FloatRange(min=0, min_open=True), default=30.0, show_default=True,
               help="Camera and virtual-camera frame rate.")
