@@ -39,8 +39,17 @@ class Replay:
         ok, png = cv2.imencode(".png", self.target)
         if not ok:
             raise InputError("could not encode the target image")
-        np.savez_compressed(path, target_png=png, target_points=self.target_points, source_points=self.source_points,
+        import io
+
+        from reenact.weights_io import atomic_write_bytes
+
+        buf = io.BytesIO()
+        np.savez_compressed(buf, target_png=png, target_points=self.target_points, source_points=self.source_points,
                             frame_size=np.array(self.frame_size))
+        path = Path(path)
+        if path.suffix != ".npz":  # what np.savez does to a path
+            path = path.with_name(path.name + ".npz")
+        atomic_write_bytes(path, buf.getvalue())
 
     @staticmethod
     def load(path: str | Path) -> Replay:
@@ -63,6 +72,7 @@ class BenchRun:
     latencies_ms: list[float] = field(default_factory=list)
     stages: dict[str, list[float]] = field(default_factory=dict)
     dropped_frames: int = 0
+    face_frames: int = 0  # measured frames in which a face was found (the others time landmark detection alone)
 
     @property
     def fps(self) -> float:
@@ -83,6 +93,7 @@ class BenchRun:
             "fps": self.fps,
             "latency_ms": {"p50": float(np.percentile(lat, 50)), "p95": float(np.percentile(lat, 95))},
             "dropped_frames": self.dropped_frames,
+            "face_frames": self.face_frames,
             "stages": {k: stats(v) for k, v in self.stages.items() if v},
         }
 
@@ -125,6 +136,7 @@ def run_one(reenactor, frames: list[np.ndarray] | None, points: np.ndarray | Non
         ts = clock()
         process(i, arrival)
         te = clock()
+        run.face_frames += bool(reenactor.face_found)
         run.latencies_ms.append((te - arrival) * 1000)
         for k, v in reenactor.timings.items():
             run.stages.setdefault(k, []).append(v)

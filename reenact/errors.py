@@ -34,4 +34,13 @@ class NoFaceError(InputError):
 
 
 class BackendError(ReenactError):
-    """No inference backend could be loaded; the message lists each one tried."""
+    """No inference backend could be loaded; the message lists each one tried.
+
+    ``absent``: the backend is simply not set up here (not installed, no GPU, nothing built or
+    exported), so ``--backend auto`` moves on quietly; any other failure (a damaged or stale
+    model file) is worth a warning when auto falls back.
+    """
+
+    def __init__(self, message: str, hint: str | None = None, absent: bool = False) -> None:
+        super().__init__(message, hint)
+        self.absent = absent

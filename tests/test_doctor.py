@@ -40,16 +40,38 @@ def test_doctor_exits_non_zero_without_a_virtual_camera(capsys) -> None:
     assert "vcam" in out.err
 
 
+def _clip(folder: Path) -> str:
+    """A real (tiny) video file for --source."""
+    import cv2
+    import numpy as np
+
+    path = folder / "clip.avi"
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25, (64, 48))
+    for i in range(3):
+        w.write(np.full((48, 64, 3), 60 * i, np.uint8))
+    w.release()
+    return str(path)
+
+
 def test_doctor_null_output_from_a_video_relaxes_vcam_and_camera(tmp_path: Path, capsys) -> None:
-    rc = main(["doctor", "--output", "null", "--source", "clip.mp4", "--weights", str(_weights(tmp_path))])
+    rc = main(["doctor", "--output", "null", "--source", _clip(tmp_path), "--weights", str(_weights(tmp_path))])
     out = capsys.readouterr().out
     assert rc == 0, out
     assert "not needed for this output/source" in out  # vcam FAIL shown, not blocking
 
 
 def test_doctor_missing_weights_blocks(tmp_path: Path) -> None:
-    rc = main(["doctor", "--output", "null", "--source", "clip.mp4", "--weights", str(tmp_path)])
+    rc = main(["doctor", "--output", "null", "--source", _clip(tmp_path), "--weights", str(tmp_path)])
     assert rc != 0
+
+
+def test_doctor_checks_a_video_source_as_live_would(tmp_path: Path, capsys) -> None:
+    """A folder or a missing file as --source: live would refuse it, so doctor must not say it can run."""
+    weights = _weights(tmp_path)
+    for source in (str(tmp_path), str(tmp_path / "missing.mp4")):
+        rc = main(["doctor", "--output", "null", "--source", source, "--weights", str(weights)])
+        out = capsys.readouterr().out
+        assert rc != 0 and "[ FAIL] source" in out, out
 
 
 def _sys_tree(root: Path, loaded: bool, exclusive: str, devices: dict[str, str]) -> Path:
@@ -124,7 +146,7 @@ def test_gpu_check_with_fake_nvidia_smi(monkeypatch) -> None:
 
 @pytest.mark.parametrize(
     ("output", "source", "expect"),
-    [("vcam", "0", {"vcam", "camera"}), ("null", "x.mp4", set()), ("window", "1", {"display", "camera"})],
+    [("vcam", "0", {"vcam", "camera"}), ("null", "x.mp4", {"source"}), ("window", "1", {"display", "camera"})],
 )
 def test_required_checks(output: str, source: str, expect: set[str]) -> None:
     assert d.required_checks(output, source) - {"onnxruntime", "weights", "dlib"} == expect

@@ -262,13 +262,13 @@ def test_cli_landmarks_corrupt_or_missing_file(tmp_path, capsys) -> None:
     assert rc != 0 and "does not exist" in err
 
 
-def test_cli_landmarks_two_faces(tmp_path, capsys, astronaut) -> None:
+def test_cli_landmarks_refuses_two_faces_as_live_does(tmp_path, capsys, astronaut) -> None:
     img = _save(tmp_path / "two.png", np.concatenate([astronaut, astronaut], axis=1))
     rc, out, err = _cli(capsys, str(img), "--json")
-    assert rc == 0, err
+    assert rc == 2 and "2 faces" in err and "exactly one" in err, err
     summary = json.loads(out)
     assert summary["n_faces"] == 2
-    assert any("2 faces" in w for w in summary["warnings"])
+    assert not list(tmp_path.glob("two_*.png")), "nothing is written for a photo live would refuse"
 
 
 def test_cli_landmarks_warns_on_a_small_or_tilted_face(tmp_path, capsys, astronaut) -> None:

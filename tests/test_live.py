@@ -326,6 +326,7 @@ def test_bench_paced_drops_frames_when_processing_is_slow():
     class SlowReenactor:
         cfg = type("C", (), {"preset": "lite", "variant": "guided"})()
         timings: dict = {}
+        face_found = True  # as the real Reenactor after from_landmarks
 
         def from_landmarks(self, p, t):
             clock.t += 0.1

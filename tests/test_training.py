@@ -87,6 +87,51 @@ def test_resume_continues_the_same_loss_curve(tiny_bank, tmp_path):
     assert np.allclose(a, b, rtol=1e-4, atol=1e-5), (a, b)
 
 
+def test_a_crash_while_checkpointing_never_pairs_tensors_and_state_of_two_steps(tiny_bank, tmp_path, monkeypatch):
+    """The checkpoint's tensors and its JSON state are one file: a crash after the tensors are written
+    (here: every later JSON write fails) cannot leave step-2 weights beside a step-1 state."""
+    from reenact.training import trainer as trainer_module
+
+    t = _phi(tiny_bank, tmp_path)  # Φ, trained 2 steps, checkpointed at its end
+    t.step += 1
+    with torch.no_grad():
+        for p in t.gen_raw.parameters():
+            p.add_(0.5)
+
+    def crash(*_a, **_k):
+        raise OSError("disk gone")
+
+    monkeypatch.setattr(trainer_module, "atomic_write_json", crash)
+    try:
+        t.save_checkpoint()
+    except OSError:
+        pass
+    monkeypatch.undo()
+    r = Trainer(_cfg("phi", steps=4), tiny_bank, tmp_path)
+    assert r.load_checkpoint()
+    saved = {k: v for k, v in t.gen_raw.state_dict().items()}
+    loaded = r.gen_raw.state_dict()
+    same = all(torch.equal(saved[k], loaded[k]) for k in saved)
+    assert r.step == 3 and same, (r.step, same)
+    assert not (tmp_path / "checkpoint_phi.json").exists(), "the state lives in the checkpoint's header only"
+
+
+def test_a_checkpoint_with_its_state_beside_it_still_resumes(tiny_bank, tmp_path):
+    """Checkpoints written before the state moved into the header (tensors + checkpoint_<stage>.json)."""
+    from safetensors.torch import load_file, save
+
+    from reenact.training.trainer import CKPT_META_KEY
+    from reenact.weights_io import read_meta
+
+    t = _phi(tiny_bank, tmp_path)
+    path = tmp_path / "checkpoint_phi.safetensors"
+    state = read_meta(path)[CKPT_META_KEY]
+    path.write_bytes(save(load_file(str(path)), metadata={"format": "reenact-ckpt-1", "stage": "phi"}))
+    (tmp_path / "checkpoint_phi.json").write_text(state)
+    r = Trainer(_cfg("phi", steps=4), tiny_bank, tmp_path)
+    assert r.load_checkpoint() and r.step == t.step == 2
+
+
 def test_phi_keeps_its_best_validation_checkpoint(tiny_bank, tmp_path):
     t = Trainer(_cfg("phi", steps=4), tiny_bank, tmp_path)
     t.run(progress=False)

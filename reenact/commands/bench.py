@@ -10,6 +10,7 @@ import click
 import cv2
 
 from reenact.errors import InputError, ReenactError
+from reenact.outputs import check_input_file, check_outputs
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +46,8 @@ def untrained_weights(variant: str, preset: str, folder: Path, onnx: bool) -> Pa
 @click.option("--source", default="synthetic", show_default=True,
               help="video.mp4 (landmarks tracked live), 'synthetic' (the target opening its mouth) or replay.npz.")
 @click.option("--target", type=click.Path(path_type=Path), default=None, help="Target face photo (default: the astronaut).")
-@click.option("--frames", type=int, default=200, show_default=True, help="Frames measured after warm-up.")
-@click.option("--warmup", type=int, default=10, show_default=True)
+@click.option("--frames", type=click.IntRange(min=1), default=200, show_default=True, help="Frames measured after warm-up.")
+@click.option("--warmup", type=click.IntRange(min=0), default=10, show_default=True)
 @click.option("--backend", "backends", default="onnx", show_default=True,
               help="Comma-separated backends, benched side by side: onnx, torch, tensorrt, auto.")
 @click.option("--weights", type=click.Path(path_type=Path), default=None, help="Weights folder (default: the shipped weights).")
@@ -55,10 +56,10 @@ def untrained_weights(variant: str, preset: str, folder: Path, onnx: bool) -> Pa
 @click.option("--variant", type=click.Choice(["guided", "paper"]), default="guided", show_default=True,
               help="With --untrained: the variant to build.")
 @click.option("--untrained", is_flag=True, help="Random-initialised networks of --variant/--preset (speed only; needs torch).")
-@click.option("--paced", type=float, default=None, help="Simulate a camera at this fps (latest frame wins, drops counted).")
+@click.option("--paced", type=click.FloatRange(min=0, min_open=True), default=None, help="Simulate a camera at this fps (latest frame wins, drops counted).")
 @click.option("--device", default=None, help="cpu | cuda (backend default when omitted).")
 @click.option("--precision", type=click.Choice(["fp32", "fp16"]), default=None)
-@click.option("--threads", type=int, default=2, show_default=True, help="CPU threads for ONNX Runtime / torch / OpenCV.")
+@click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True, help="CPU threads for ONNX Runtime / torch / OpenCV.")
 @click.option("--json", "json_out", type=click.Path(path_type=Path), default=None, help="Write the results as JSON.")
 @click.option("--record", type=click.Path(path_type=Path), default=None,
               help="Save the source's landmarks as a replay.npz (for benching on a machine without dlib) and exit.")
@@ -81,6 +82,11 @@ def bench(source, target, frames, warmup, backends, weights, preset, variant, un
 
     cv2.setNumThreads(threads)
     names = [b.strip() for b in backends.split(",") if b.strip()]
+    inputs = [p for p in (target, None if source == "synthetic" else Path(source)) if p is not None]
+    for p in inputs:
+        check_input_file(p, "target image" if p is target else "benchmark source",
+                         hint=None if p is target else "pass a video file, 'synthetic' or a replay.npz")
+    check_outputs([p for p in (json_out, record) if p is not None], inputs)
     replay = None
     video_frames = None
     detector = None
@@ -102,10 +108,7 @@ def bench(source, target, frames, warmup, backends, weights, preset, variant, un
                 raise InputError("no face in the target image", hint="check it with `reenact landmarks`")
             video_frames, _ = talking_frames(target_img, lm.points, min(frames + warmup, 120))
         else:
-            path = Path(source)
-            if not path.is_file():
-                raise InputError(f"benchmark source not found: {source}", hint="pass a video file, 'synthetic' or a replay.npz")
-            cap = cv2.VideoCapture(str(path))
+            cap = cv2.VideoCapture(source)
             video_frames = []
             while len(video_frames) < frames + warmup:
                 ok, img = cap.read()
@@ -143,6 +146,12 @@ def bench(source, target, frames, warmup, backends, weights, preset, variant, un
                 r.add_target(target_img)
             click.echo(f"benching {be.describe()} …", err=True)
             run = B.run_one(r, video_frames, replay.source_points if replay else None, frames, warmup, paced, name)
+            if run.face_frames == 0:
+                raise InputError(f"no face in any of the {run.frames} measured frames of {source}: the figures would "
+                                 "time landmark detection alone", hint="bench on a video with a face in view, or on 'synthetic'")
+            if run.face_frames < run.frames:
+                click.echo(f"warning: a face in only {run.face_frames} of {run.frames} frames; the others time "
+                           "landmark detection alone", err=True)
             runs.append(run.to_dict())
     finally:
         if tmp is not None:

@@ -9,14 +9,6 @@ import click
 from reenact.errors import ReenactError
 
 
-def _parse_size(value: str) -> tuple[int, int]:
-    try:
-        w, h = (int(v) for v in value.lower().split("x"))
-    except ValueError:
-        raise click.BadParameter(f"expected WIDTHxHEIGHT such as 640x480, got {value!r}") from None
-    return w, h
-
-
 @click.command()
 @click.option("--source", default="0", show_default=True, help="Camera index (0, 1, ...) or a video file.")
 @click.option("--name", default="default", show_default=True, help="Profile name (reenact live --calibration NAME).")
@@ -25,7 +17,7 @@ def _parse_size(value: str) -> tuple[int, int]:
 @click.option("--detector", type=click.Choice(["dlib", "mediapipe"]), default="dlib", show_default=True,
               help="Landmark detector; use the same one as in live mode.")
 @click.option("--size", default="640x480", show_default=True, help="Camera frame size WIDTHxHEIGHT.")
-@click.option("--timeout", type=float, default=30.0, show_default=True,
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=30.0, show_default=True,
               help="Give up after this many seconds without a still face.")
 def calibrate(source: str, name: str, calibration_dir: str | None, detector: str, size: str, timeout: float) -> None:
     """Capture your neutral face: look into the camera with a relaxed face and keep still for a second.
@@ -35,12 +27,13 @@ def calibrate(source: str, name: str, calibration_dir: str | None, detector: str
     position changes a lot.
     """
     from reenact.calibration import NeutralCapture, check_name, save_profile
+    from reenact.commands.live import parse_size
     from reenact.face.landmarks import create_detector
     from reenact.live.capture import open_source
 
     check_name(name)
     det = create_detector(detector)
-    src = open_source(source, size=_parse_size(size), paced=False)
+    src = open_source(source, size=parse_size(size), paced=False)
     capture = NeutralCapture(detector=detector)
     click.echo(f"calibrating from {src.name}: look into the camera with a relaxed, neutral face and keep still", err=True)
     frames = 0

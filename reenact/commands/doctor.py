@@ -208,6 +208,26 @@ def check_weights(weights_dir: Path | None = None) -> CheckResult:
     return CheckResult("weights", OK, f"weights in {d}: {', '.join(onnx + configs)}")
 
 
+def check_source_file(source: str) -> CheckResult:
+    """A video file given as --source: it exists, is a file and OpenCV reads a frame of it."""
+    from reenact.errors import InputError
+    from reenact.live.capture import VideoFileConfig, VideoFileSource
+
+    src = VideoFileSource(VideoFileConfig(path=Path(source).expanduser(), paced=False))
+    try:
+        src.open()
+    except InputError as exc:
+        return CheckResult("source", FAIL, exc.message, exc.hint or "give a video file, or a camera index such as 0")
+    finally:
+        src.close()
+    return CheckResult("source", OK, f"video {source}: {src.size[0]}x{src.size[1]} at {src.fps:.1f} fps")
+
+
+def _is_file_source(source: str) -> bool:
+    s = source.strip()
+    return not s.isdigit() and not s.startswith("/dev/video")
+
+
 def required_checks(output: str, source: str, detector: str = "dlib") -> set[str]:
     """Which checks must pass for ``reenact live`` with these options."""
     need = {"onnxruntime", "weights"}
@@ -219,6 +239,8 @@ def required_checks(output: str, source: str, detector: str = "dlib") -> set[str
         need.add("display")
     if source.strip().isdigit():
         need.add("camera")
+    if _is_file_source(source):
+        need.add("source")
     return need
 
 
@@ -226,6 +248,8 @@ def run_checks(output: str = "vcam", source: str = "0", weights: Path | None = N
     results = []
     if source.strip().isdigit():
         results.append(check_camera(int(source)))
+    elif _is_file_source(source):
+        results.append(check_source_file(source))
     results.append(check_vcam())
     if output == "window":
         results.append(check_display())
@@ -242,8 +266,15 @@ def run_checks(output: str = "vcam", source: str = "0", weights: Path | None = N
 def doctor(output: str, source: str, weights: Path | None) -> int:
     """Check camera, virtual camera, GPU/TensorRT, ONNX Runtime, dlib and weights; print the fix for each problem.
 
-    Exits non-zero when `reenact live` could not run with the given --output and --source.
+    Exits 1 when `reenact live` could not run with the given --output and --source, 2 when
+    --output is not one live knows.
     """
+    from reenact.errors import ReenactError
+    from reenact.live.sinks import FILE_SUFFIXES, SINKS
+
+    if output not in SINKS and Path(output).suffix.lower() not in FILE_SUFFIXES:
+        raise ReenactError(f"unknown output {output!r}; expected one of {', '.join(SINKS)} or a path ending in "
+                           f"{', '.join(FILE_SUFFIXES)}", hint="the same values as `reenact live --output`")
     results = run_checks(output, source, weights)
     need = required_checks(output, source)
     for r in results:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from reenact.errors import ReenactError, WeightsError
+from reenact.errors import InputError, ReenactError, WeightsError
 
 
 @click.command("export")
@@ -24,6 +24,15 @@ def export(weights: Path | None, out: Path | None, no_fold_bn: bool) -> None:
     from reenact.paths import WEIGHTS_DIR
 
     weights = weights or WEIGHTS_DIR
+    if out is not None:
+        if out.exists() and not out.is_dir():
+            raise InputError(f"--out {out} is a file; it must be a folder (phi.onnx and omega.onnx go into it)",
+                             hint="give a folder name, new or existing")
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(f"cannot create the --out folder {out}: {exc.strerror or exc}",
+                             hint="pick a folder you can write to") from exc
     if not (weights / "config.json").is_file():
         raise WeightsError(f"no trained weights in {weights} (config.json missing)",
                            hint="pass --weights DIR with a folder written by `reenact train`")

@@ -2,7 +2,8 @@
 
 Finds the face, draws its 68 landmarks, saves the aligned 256x256 crop the networks will
 see, and warns about what makes a poor target: a small face, a turned or tilted head,
-several faces, a smile or an open mouth (the target's own expression is where yours is added).
+a smile or an open mouth (the target's own expression is where yours is added); refuses a photo
+with several faces, as `reenact live` does.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import click
 import numpy as np
 
 from reenact.errors import InputError, NoFaceError
+from reenact.outputs import check_output, check_outputs, huge_target_warning, write_image
 
 log = logging.getLogger(__name__)
 
@@ -123,8 +125,6 @@ def analyse(image: np.ndarray, landmarks, report: FaceReport) -> None:
     report.roll_deg = round(-al.angle_deg, 2)
     report.yaw_estimate = round(yaw_estimate_deg(al.to_crop(pts)), 1)
     report.points = [[round(float(x), 2), round(float(y), 2)] for x, y in pts]
-    if report.n_faces > 1:
-        report.warnings.append(f"{report.n_faces} faces found; using the largest clear one (box {tuple(report.box)})")
     if report.interocular_px < MIN_INTEROCULAR_PX:
         report.warnings.append(
             f"the face is small ({report.interocular_px:.0f} px between the eyes, want >= {MIN_INTEROCULAR_PX:.0f}): "
@@ -141,6 +141,9 @@ def analyse(image: np.ndarray, landmarks, report: FaceReport) -> None:
     expression = expression_warning(pts)
     if expression is not None:
         report.warnings.append(expression)
+    huge = huge_target_warning(report.image, (report.width, report.height), (1280, 720))
+    if huge is not None:
+        report.warnings.append(huge)
 
 
 def draw_landmarks(image: np.ndarray, points: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
@@ -165,19 +168,6 @@ def draw_landmarks(image: np.ndarray, points: np.ndarray, box: tuple[int, int, i
     return out
 
 
-def _write(path: Path, image: np.ndarray) -> None:
-    import cv2
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ok, buf = cv2.imencode(path.suffix or ".png", image)
-    if not ok:
-        raise InputError(f"cannot encode {path} (unknown image extension {path.suffix!r})", hint="use .png or .jpg")
-    try:
-        buf.tofile(str(path))
-    except OSError as exc:
-        raise InputError(f"cannot write {path}: {exc.strerror or exc}") from exc
-
-
 @click.command("landmarks")
 @click.argument("image", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -198,9 +188,11 @@ def landmarks(image: Path, out: Path | None, crop_path: Path | None, as_json: bo
       IMAGE_landmarks.png   the photo with the face box and the 68 points drawn
       IMAGE_crop.png        the aligned 256x256 crop the networks see
     and warns when the face is small (< 40 px between the eyes), turned or tilted, smiling or
-    open-mouthed (the target keeps its own expression under yours), or when there are several
-    faces (the largest is used). Exits non-zero when there is no face or the file is not a
-    readable image.
+    open-mouthed (the target keeps its own expression under yours), or far larger than any
+    output shows (over about 4K). Exits 2, writing nothing,
+    when there is no face or several (`reenact live` needs exactly one), when the file is not a
+    readable image, or when --out or --crop names IMAGE itself. Existing files are replaced
+    only by complete ones.
 
     \b
     Examples:
@@ -210,6 +202,11 @@ def landmarks(image: Path, out: Path | None, crop_path: Path | None, as_json: bo
     from reenact.face.align import align_points
     from reenact.face.landmarks import create_detector
 
+    out = out if out is not None else image.with_name(f"{image.stem}_landmarks.png")
+    crop_path = crop_path if crop_path is not None else out.with_name(f"{image.stem}_crop.png")
+    check_output(out, [image], what="annotated image", flag="--out", create_folder=True)
+    check_output(crop_path, [image], what="crop", flag="--crop", create_folder=True)
+    check_outputs([out, crop_path], [], what="output image", create_folder=True)  # --out and --crop naming one file
     img = read_image(image)
     h, w = img.shape[:2]
     report = FaceReport(image=str(image), width=w, height=h, detector=detector)
@@ -222,10 +219,13 @@ def landmarks(image: Path, out: Path | None, crop_path: Path | None, as_json: bo
         raise NoFaceError(f"no face found in {image}",
                           hint="use a photo of one face, roughly frontal, at least ~80 px wide (eyes >= 40 px apart)")
     analyse(img, lm, report)
-    out = out if out is not None else image.with_name(f"{image.stem}_landmarks.png")
-    crop_path = crop_path if crop_path is not None else out.with_name(f"{image.stem}_crop.png")
-    _write(out, draw_landmarks(img, lm.points, lm.box))
-    _write(crop_path, align_points(lm.points).crop(img))
+    if report.n_faces > 1:
+        if as_json:
+            click.echo(json.dumps(report.__dict__, indent=2))
+        raise InputError(f"{image} shows {report.n_faces} faces; reenact live needs exactly one",
+                         hint="crop the photo to the one face you want to animate")
+    write_image(out, draw_landmarks(img, lm.points, lm.box))
+    write_image(crop_path, align_points(lm.points).crop(img))
     report.annotated, report.crop = str(out), str(crop_path)
     if as_json:
         click.echo(json.dumps(report.__dict__, indent=2))

@@ -10,19 +10,32 @@ import click
 import cv2
 
 from reenact.errors import InputError, NoFaceError, ReenactError
+from reenact.live.capture import VideoFileSource, parse_source
+from reenact.live.sinks import FILE_SUFFIXES
+from reenact.outputs import check_input_file, check_outputs, huge_target_warning
 
 log = logging.getLogger(__name__)
 
 _HOTKEY_HELP = "Hotkeys in the preview window: c calibrate, o overlay, n/p next/previous target, q or Esc quit."
 
 
-def parse_size(value: str) -> tuple[int, int]:
+#: Largest output side --size takes (8K); a bigger frame is a typo, not a video.
+MAX_SIDE = 7680
+
+
+def parse_size(value: str, flag: str = "--size") -> tuple[int, int]:
+    """WIDTHxHEIGHT: positive, even (encoders and Chrome need even sizes) and at most MAX_SIDE."""
     try:
         w, h = (int(v) for v in value.lower().split("x"))
         if w <= 0 or h <= 0:
             raise ValueError
     except ValueError:
-        raise ReenactError(f"--size must be WIDTHxHEIGHT such as 1280x720, got {value!r}") from None
+        raise ReenactError(f"{flag} must be WIDTHxHEIGHT such as 1280x720, got {value!r}") from None
+    if max(w, h) > MAX_SIDE:
+        raise ReenactError(f"{flag} {value} is too large (at most {MAX_SIDE} a side)", hint="e.g. 1280x720 or 1920x1080")
+    if w % 2 or h % 2:
+        raise ReenactError(f"{flag} {value}: width and height must be even (video encoders and Chrome need it)",
+                           hint=f"e.g. {w + w % 2}x{h + h % 2}")
     return w, h
 
 
@@ -75,6 +88,7 @@ class LiveProcessor:
         self.save = True
         self.message = ""
         self.running = None  # RunningNeutral until the first capture completes (auto mode only)
+        self.frames_with_face = 0  # a run that never saw a face made nothing worth keeping
         if auto_calibrate:
             from reenact.calibration import RunningNeutral
 
@@ -83,6 +97,7 @@ class LiveProcessor:
 
     def __call__(self, frame):
         out = self.reenactor(frame)
+        self.frames_with_face += bool(self.reenactor.face_found)
         if self.capture is not None:
             status = self.capture.update(self.reenactor.last_points, frame.t_media)  # stream time: a file calibrates alike at any speed
             self.message = f"calibrating: {status.message}"
@@ -153,13 +168,15 @@ class LiveProcessor:
 @click.option("--no-smoothing", is_flag=True, help="Turn off One Euro smoothing of your landmarks.")
 @click.option("--color-match", is_flag=True, help="Paper variant: match the generated face's colour to the target's.")
 @click.option("--loop", is_flag=True, help="Loop a video-file source (demos, soak tests).")
-@click.option("--max-frames", type=int, default=None, help="Stop after N frames (a video file then runs as fast as possible).")
+@click.option("--max-frames", type=click.IntRange(min=1), default=None, help="Stop after N frames.")
 @click.option("--size", default=None,
-              help="Output size WIDTHxHEIGHT, the target letterboxed into it: the virtual camera and window "
+              help="Output size WIDTHxHEIGHT (even numbers, at most 7680 a side), the target letterboxed into it: "
+                   "the virtual camera and window "
                    "(default 1280x720) and, only when given, a video file (default: the target photo's size).")
-@click.option("--fps", type=float, default=30.0, show_default=True, help="Camera and virtual-camera frame rate.")
+@click.option("--fps", type=click.FloatRange(min=0, min_open=True), default=30.0, show_default=True,
+              help="Camera and virtual-camera frame rate.")
 @click.option("--camera-size", default="640x480", show_default=True, help="Webcam capture size.")
-@click.option("--threads", type=int, default=2, show_default=True, help="CPU threads for inference.")
+@click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True, help="CPU threads for inference.")
 @click.option("--device", default=None, help="Backend device: cpu | cuda (backend default when omitted).")
 def live(targets, source, outputs, backend, weights, landmarks, calibration, calibration_dir, auto_calibrate, engines_dir, head_motion,
          no_smoothing, color_match, loop, max_frames, size, fps, camera_size, threads, device):
@@ -172,8 +189,14 @@ def live(targets, source, outputs, backend, weights, landmarks, calibration, cal
       reenact live --target a.png --target b.png --output vcam --output window
       reenact live --target face.png --source talk.mp4 --output out.mp4
 
+    A video file as --source plays at its own speed into vcam or window (frames that come too
+    late are dropped, as from a camera); into a video file or null it runs as fast as it can and
+    keeps every frame. An existing output file is replaced only when the new one is complete; an
+    output that is an input (the source or a target) is refused.
+
     Hotkeys in the preview window: c calibrate (hold a relaxed, neutral face for a second),
-    o overlay, n/p next/previous target, q or Esc quit. Ctrl-C stops too.
+    o overlay, n/p next/previous target, q or Esc quit. Ctrl-C, SIGTERM and SIGHUP stop too: the
+    file is finished and the exit status is 0. A run that never found a face exits 2.
     Without a calibration profile the first second you hold still with a relaxed face (lips
     closed, no smile) becomes your neutral face for the session (until then, your own recent
     frames stand in;
@@ -192,11 +215,15 @@ def live(targets, source, outputs, backend, weights, landmarks, calibration, cal
 
     file_size = parse_size(size) if size else None  # a file keeps the target's size unless asked
     out_size = file_size or (1280, 720)
-    cam_size = parse_size(camera_size)
+    cam_size = parse_size(camera_size, "--camera-size")
     set_threads(threads)
     for t in targets:  # fail fast on paths before loading models
-        if not Path(t).is_file():
-            raise InputError(f"target image not found: {t}")
+        check_input_file(t, "target image", hint="give a photo of one face (.jpg, .png)")
+    source_path = parse_source(source)
+    if isinstance(source_path, Path) and not str(source_path).startswith("/dev/video"):
+        check_input_file(source_path, "video file", hint="give a video file, or a camera index such as 0")
+    file_outputs = [o for o in outputs if Path(o).suffix.lower() in FILE_SUFFIXES]
+    check_outputs(file_outputs, [*targets, *([source_path] if isinstance(source_path, Path) else [])], "output video")
     weights = weights or WEIGHTS_DIR
     opts = {"threads": threads} if backend in ("onnx", "torch", "auto") else {}
     be = create_backend(backend, weights, device=device, engines_dir=engines_dir, **opts)
@@ -219,10 +246,16 @@ def live(targets, source, outputs, backend, weights, landmarks, calibration, cal
     reenactor = Reenactor(be, detector, neutral=neutral, options=options)
     for t in targets:
         load_target(Path(t), target_detector, reenactor)
+    for t, tg in zip(targets, reenactor.targets, strict=False):
+        huge = huge_target_warning(t, (tg.image.shape[1], tg.image.shape[0]), file_size if file_outputs else out_size)
+        if huge:
+            log.warning("%s", huge)
     processor = LiveProcessor(reenactor, calibration or DEFAULT_NAME, calibration_dir,
                               auto_calibrate=auto_calibrate and neutral is None)
 
-    src = open_source(source, size=cam_size, fps=fps, paced=max_frames is None, loop=loop)
+    # pacing is for what a person watches (vcam, window); a file into a file keeps every frame
+    watched = any(o in ("vcam", "window") for o in outputs)
+    src = open_source(source, size=cam_size, fps=fps, paced=watched and max_frames is None, loop=loop)
     sinks = []
     try:
         for o in outputs:
@@ -236,8 +269,15 @@ def live(targets, source, outputs, backend, weights, landmarks, calibration, cal
     if any(o == "window" for o in outputs):
         click.echo(_HOTKEY_HELP)
     hotkeys = {"c": processor.calibrate, "n": lambda: reenactor.select(1), "p": lambda: reenactor.select(-1)}
-    runner = LiveRunner(src, processor, sinks, config=RunnerConfig(max_frames=max_frames), hotkeys=hotkeys)
+    # a video file into a video file keeps every frame (even paced for a window); a camera drops stale ones
+    config = RunnerConfig(max_frames=max_frames, drop_frames=False if file_outputs and isinstance(src, VideoFileSource) else None)
+    runner = LiveRunner(src, processor, sinks, config=config, hotkeys=hotkeys,
+                        keep_output=lambda: processor.frames_with_face > 0)
     stats = runner.run()
+    if stats.frames_processed and not processor.frames_with_face:
+        raise NoFaceError(f"no face found in any of the {stats.frames_processed} frames from {src.name}"
+                          + (f"; {', '.join(file_outputs)} not written" if file_outputs else ""),
+                          hint="check that a face is in view and lit (a frame of it through `reenact landmarks`)")
     click.echo(f"stopped ({stats.stopped_by}): {stats.frames_processed} frames processed, {stats.dropped} dropped, "
                f"{stats.fps:.1f} FPS")
     click.echo(format_summary(stats.timings))

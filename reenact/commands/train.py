@@ -48,22 +48,22 @@ class ExtraLoss(click.ParamType):
               help="'paper' is the paper exactly; 'guided' is the warp-guided variant (see README).")
 @click.option("--preset", type=click.Choice(["lite", "paper"]), default="lite", show_default=True,
               help="Ω width: 'paper' = 64 (Table 1), 'lite' = 16 (real time on a laptop CPU).")
-@click.option("--steps", type=int, default=None, help="Optimiser steps (default: the paper's epochs converted to steps).")
-@click.option("--epochs", type=int, default=None, help="Length in epochs (one epoch = one pass over the distinct targets).")
-@click.option("--batch-size", type=int, default=8, show_default=True)
+@click.option("--steps", type=click.IntRange(min=1), default=None, help="Optimiser steps (default: the paper's epochs converted to steps).")
+@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Length in epochs (one epoch = one pass over the distinct targets).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed of the initialisation, the batches and the pair sampler.")
 @click.option("--split-seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seed of the person split (70/10/20 train/val/test). Keep it equal to `reenact eval "
                    "--seed` so no validation or test person is trained on; change --seed, not this, "
                    "for a second training run.")
-@click.option("--checkpoint-every", type=int, default=500, show_default=True, help="Steps between checkpoints.")
-@click.option("--val-every", type=int, default=0, help="Steps between validation runs (0 = once per epoch).")
+@click.option("--checkpoint-every", type=click.IntRange(min=1), default=500, show_default=True, help="Steps between checkpoints.")
+@click.option("--val-every", type=click.IntRange(min=0), default=0, help="Steps between validation runs (0 = once per epoch).")
 @click.option("--resume/--no-resume", default=True, show_default=True, help="Continue from the checkpoint in --out.")
 @click.option("--phi", "phi_dir", type=click.Path(path_type=Path), default=None,
               help="Stage 2 only: folder with the trained Φ (default: --out).")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
-@click.option("--threads", type=int, default=0, help="torch CPU threads (0 = default).")
+@click.option("--threads", type=click.IntRange(min=0), default=0, help="torch CPU threads (0 = default).")
 @click.option("--cache-dir", type=click.Path(path_type=Path), default=None, help="Landmark cache folder (default ~/.cache/reenact).")
 @click.option("--upsample", type=click.Choice(["convT", "resize"]), default=None, help="Ω up-sampling (default convT, the paper's).")
 @click.option("--pix2pix", is_flag=True, help="Stage 2 only: train the pix2pix baseline (Ω fed the source's landmark image, no Φ; --variant paper).")
@@ -115,6 +115,10 @@ def train(stage, data, out, variant, preset, steps, epochs, batch_size, seed, sp
     else:
         if data is None:
             raise ReenactError("--data is required", hint="e.g. --data ../shared/data")
+        if not Path(data).is_dir():  # before torch is imported: a typo answers at once
+            raise ReenactError(f"dataset folder not found: {data}" if not Path(data).exists() else
+                               f"--data {data} is a file; it must be the folder holding the data set",
+                               hint="e.g. --data ../shared/data")
         from reenact.training.datasets import build_bank, make_pairs
         from reenact.training.trainer import init_distributed
 

@@ -438,11 +438,12 @@ def write_outputs(run: EvalRun, out: Path, weights: Path) -> list[Path]:
     """eval.json, eval.md, pairs.csv (every pair's measures), Fig. 3–4 style grids (grid.png: the default; grid_<method>.png: the
     other learned methods) and Fig. 5–6 style curves (curves.png) in ``out``; returns the paths."""
     from reenact.eval import plots, report
+    from reenact.weights_io import atomic_write_bytes
 
     out.mkdir(parents=True, exist_ok=True)
     written = [report.write_json(out / "eval.json", run.results)]
     md = out / "eval.md"
-    md.write_text(report_markdown(run.results))
+    atomic_write_bytes(md, report_markdown(run.results).encode("utf-8"))
     written.append(md)
     if run.pair_rows:
         written.append(report.write_pairs_csv(out / "pairs.csv", run.pair_rows))

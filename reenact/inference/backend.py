@@ -219,6 +219,7 @@ def create_backend(
             raise BackendError(f"backend {name!r} could not be loaded: {_reason(exc)}") from exc
 
     failures: list[tuple[str, str]] = []
+    worth_saying: list[tuple[str, str]] = []  # failures other than "not set up here": damaged or stale files
     for candidate in AUTO_ORDER:
         try:
             factory = _factory(candidate)
@@ -228,15 +229,25 @@ def create_backend(
         except Exception as exc:  # noqa: BLE001 - every failure is reported below, none is hidden
             log.info("backend %s not used: %s", candidate, _reason(exc))
             failures.append((candidate, _reason(exc)))
+            if not (isinstance(exc, ImportError) or getattr(exc, "absent", False)):
+                worth_saying.append(failures[-1])
             continue
         if failures:
             log.info("auto backend: using %s (%s)", candidate, "; ".join(f"{n}: {r.splitlines()[0]}" for n, r in failures))
+        for n, r in worth_saying:
+            log.warning("backend %s not used (%s); using %s instead", n, r.splitlines()[0], candidate)
         return backend
     lines = "\n".join(f"  {n}: " + r.replace("\n", "\n    ") for n, r in failures)
-    raise BackendError(
-        f"no inference backend could be loaded for {weights}:\n{lines}",
-        hint="run `reenact export` for the onnx backend, or install torch for the torch backend",
-    )
+    raise BackendError(f"no inference backend could be loaded for {weights}:\n{lines}", hint=_auto_hint(weights))
+
+
+def _auto_hint(weights: Path) -> str:
+    """What to do when auto found nothing: a weights folder first, then what is missing here."""
+    if not (weights / "config.json").is_file():
+        return "pass --weights a folder written by `reenact train` (it holds config.json and the networks)"
+    if importlib.util.find_spec("torch") is None:
+        return "run `reenact export` for the onnx backend, or install torch for the torch backend"
+    return f"run `reenact export --weights {weights}` for the onnx backend; see each backend's reason above"
 
 
 __all__ = [

@@ -147,7 +147,8 @@ def find_engines(weights_dir: str | os.PathLike, engines_root: str | os.PathLike
     folder = engine_folder(engines_root, cfg, fp["combined"])
     if not (folder / MANIFEST_NAME).is_file():
         raise BackendError(f"no TensorRT engines for these weights in {folder.parent}",
-                           hint=f"build them once on this machine: reenact build-engines --weights {weights_dir}")
+                           hint=f"build them once on this machine: reenact build-engines --weights {weights_dir}",
+                           absent=True)
     manifest = read_manifest(folder)
     missing = [engine_path(folder, n).name for n in NETWORKS if not engine_path(folder, n).is_file()]
     if missing:
@@ -250,10 +251,15 @@ def build_engines(weights_dir: str | os.PathLike, out_dir: str | os.PathLike | N
                 f"the FP16 engine for {name} ({'Φ' if name == 'phi' else 'Ω'}) does not match FP32 PyTorch: "
                 f"PSNR {stats['psnr_db']:.1f} dB (need ≥ {min_psnr:g}), NaN: {stats['nan']}; not saved",
                 hint="this GPU may mishandle FP16 for this model; use --backend torch (fp32) or onnx")
-        final = engine_path(folder, name)
-        tmp = final.with_name(f".{name}.tmp{ENGINE_SUFFIX}")  # torch's archive writer wants the suffix
-        trt.save_engine(compiled, tmp, example)
-        os.replace(tmp, final)
+        from reenact.outputs import PendingFile
+
+        pending = PendingFile(engine_path(folder, name))  # unique temporary name (suffix kept: .pt2), fsync, one rename
+        try:
+            trt.save_engine(compiled, pending.temp, example)
+            pending.commit()
+        except BaseException:
+            pending.discard()
+            raise
 
     manifest = {**expected, "build_time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "build_seconds": build_s,
                 "parity": {k: {"psnr_db": v["psnr_db"], "max_abs": v["max_abs"]} for k, v in report.items()},

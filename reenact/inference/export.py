@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import logging
 import os
-import shutil
 import tempfile
 from pathlib import Path
 
@@ -139,7 +138,7 @@ def export_onnx(weights_dir: str | os.PathLike, out_dir: str | os.PathLike | Non
     cfg, nets = load_networks(weights, networks)
     out.mkdir(parents=True, exist_ok=True)
     if out.resolve() != weights.resolve():
-        shutil.copyfile(weights / CONFIG_NAME, out / CONFIG_NAME)
+        atomic_write_bytes(out / CONFIG_NAME, (weights / CONFIG_NAME).read_bytes())
     written: dict[str, Path] = {}
     with torch.inference_mode(False):
         for name in networks:

@@ -64,10 +64,18 @@ class OnnxBackend(CheckedBackend):
         missing = [p.name for p in self.paths.values() if not p.is_file()]
         if missing:
             raise BackendError(f"no {' / '.join(missing)} in {weights}",
-                               hint=f"run `reenact export --weights {weights}` first")
+                               hint=f"run `reenact export --weights {weights}` first", absent=True)
         self.sessions = {}
         for name, path in self.paths.items():
-            sess = _session(path, device, threads)
+            try:
+                sess = _session(path, device, threads)
+            except BackendError:
+                raise
+            except Exception as exc:  # onnxruntime's own types (InvalidProtobuf, Fail, ...) derive from Exception
+                detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise BackendError(f"cannot load {path}: {detail}",
+                                   hint=f"the file is damaged or not an ONNX model: export it again with "
+                                        f"`reenact export --weights {weights}`") from exc
             meta = as_dict(sess.get_modelmeta().custom_metadata_map)
             st = weights / f"{name}.safetensors"
             sha = sha256_file(st) if check_weights_hash and st.is_file() else None

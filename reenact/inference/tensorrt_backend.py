@@ -36,7 +36,7 @@ def import_torch_tensorrt() -> Any:
     try:
         return importlib.import_module("torch_tensorrt")
     except ImportError as exc:
-        raise BackendError(f"torch-tensorrt is not installed ({exc})", hint=TENSORRT_INSTALL_HINT) from exc
+        raise BackendError(f"torch-tensorrt is not installed ({exc})", hint=TENSORRT_INSTALL_HINT, absent=True) from exc
     except (OSError, RuntimeError, AttributeError) as exc:  # a broken CUDA / TensorRT / torch combination
         raise BackendError(f"torch-tensorrt is installed but cannot be imported: {type(exc).__name__}: {exc}",
                            hint="its torch, CUDA and TensorRT versions must match; " + TENSORRT_INSTALL_HINT) from exc
@@ -58,7 +58,7 @@ def gpu_info(device: str = "cuda") -> tuple[str, str]:
 
     if not torch.cuda.is_available():
         raise BackendError("TensorRT engines need an NVIDIA GPU, and torch sees none",
-                           hint="use --backend onnx (CPU) instead")
+                           hint="use --backend onnx (CPU) instead", absent=True)
     major, minor = torch.cuda.get_device_capability(device)
     return torch.cuda.get_device_name(device), f"{major}.{minor}"
 
@@ -158,7 +158,7 @@ def create(weights_dir: Path, *, device: str | None = None, engines_dir: str | o
         raise BackendError(f"TensorRT engines are built in fp16 only, not {precision!r}")
     device = device or "cuda"
     if not device.startswith("cuda"):
-        raise BackendError(f"TensorRT needs a CUDA device, not {device!r}")
+        raise BackendError(f"TensorRT needs a CUDA device, not {device!r}", absent=True)
     import_torch_tensorrt()
     folder, manifest = engines.find_engines(weights_dir, engines_dir)
     env = runtime_info(device)

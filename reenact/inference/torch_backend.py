@@ -151,7 +151,7 @@ def create(weights_dir: Path, *, device: str | None = None, engines_dir: object 
     try:
         import torch
     except ImportError as exc:
-        raise BackendError("torch is not installed", hint="pip install 'reenact[train]'") from exc
+        raise BackendError("torch is not installed", hint="pip install 'reenact[train]'", absent=True) from exc
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if precision is None:

@@ -285,8 +285,9 @@ class VideoFileSource:
 
     def open(self) -> None:
         """Open the file; a missing or unreadable file is an InputError."""
-        if not self.path.is_file():
-            raise InputError(f"video file not found: {self.path}")
+        from reenact.outputs import check_input_file
+
+        check_input_file(self.path, "video file", hint="give a video file, or a camera index such as 0")
         cap = cv2.VideoCapture(str(self.path))
         ok, first = (cap.read() if cap.isOpened() else (False, None))
         if not ok or first is None:

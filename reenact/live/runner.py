@@ -138,7 +138,10 @@ class LiveRunner:
     ``status`` gives extra overlay lines (default: ``process.status_lines()`` if it has one).
     The runner's ``clock`` must be the clock the source stamps ``t_capture`` with.
     ``source`` must already be open (``open_source`` opens it); the runner opens the sinks
-    and closes both. One runner runs once.
+    and closes both. ``keep_output`` says at the end whether the run made something worth
+    keeping (e.g. a face was seen at least once); when it says no, or the run failed, sinks
+    that can (``abort()``: video files) drop what they wrote instead of replacing a file.
+    One runner runs once.
     """
 
     def __init__(
@@ -150,8 +153,10 @@ class LiveRunner:
         config: RunnerConfig | None = None,
         hotkeys: Mapping[str, Callable[[], Any]] | None = None,
         status: Callable[[], Sequence[str]] | None = None,
+        keep_output: Callable[[], bool] | None = None,
         clock: Clock = time.monotonic,
     ) -> None:
+        self.keep_output = keep_output
         self.source = source
         self.process = process
         self.sinks: list[Sink] = list(sinks) if isinstance(sinks, Sequence) else [sinks]
@@ -358,8 +363,13 @@ class LiveRunner:
             self.source.close()
         except Exception as exc:  # noqa: BLE001 - keep closing the rest
             log.warning("closing %s failed: %s", getattr(self.source, "name", "source"), exc)
+        keep = self._error is None and (self.keep_output is None or self._frames_processed == 0 or self.keep_output())
         for sink in opened:
             try:
-                sink.close()
+                abort = getattr(sink, "abort", None)
+                if not keep and callable(abort):
+                    abort()
+                else:
+                    sink.close()
             except Exception as exc:  # noqa: BLE001 - keep closing the rest
                 log.warning("closing %s failed: %s", sink.name, exc)

@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from reenact.errors import ReenactError
+from reenact.outputs import PendingFile
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +162,10 @@ class FileSink:
     """Writes frames to a video file with ``cv2.VideoWriter`` (.mp4 mp4v, .avi MJPG, .mkv XVID).
 
     The file's size is ``size`` or the first frame's (rounded up to even); later frames of
-    another size (a different target) are letterboxed into it.
+    another size (a different target) are letterboxed into it. Frames go to a temporary file
+    beside ``path`` (:class:`~reenact.outputs.PendingFile`), which ``close()`` finishes and
+    renames over ``path``; ``abort()`` (a failed run) removes it, so an existing file is only
+    ever replaced by a complete, playable one.
     """
 
     name = "file"
@@ -172,19 +176,23 @@ class FileSink:
         if suffix not in FILE_SUFFIXES:
             raise ReenactError(f"cannot write video {self.path}: unknown type {suffix!r}", hint="use .mp4, .avi or .mkv")
         self.fourcc = FILE_SUFFIXES[suffix]
-        if fps <= 0:
-            raise ValueError(f"fps must be > 0, got {fps}")
+        if not fps > 0:
+            raise ReenactError(f"cannot write video {self.path} at {fps:g} fps", hint="give --fps a number above 0, e.g. 30")
         self.fps = float(fps)
         self.size = (even(size[0]), even(size[1])) if size else None
         self.frames = 0
         self._writer: cv2.VideoWriter | None = None
+        self._pending: PendingFile | None = None
 
     def open(self) -> None:
         if not self.path.parent.is_dir():
             raise ReenactError(f"cannot write video {self.path}: folder {self.path.parent} does not exist")
+        self._pending = PendingFile(self.path)
 
     def _start(self, size: tuple[int, int]) -> None:
-        writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*self.fourcc), self.fps, size)
+        if self._pending is None:
+            raise RuntimeError(f"{self.describe()} is not open; call open() first")
+        writer = cv2.VideoWriter(str(self._pending.temp), cv2.VideoWriter_fourcc(*self.fourcc), self.fps, size)
         if not writer.isOpened():
             raise ReenactError(f"cannot write video {self.path} ({self.fourcc}, {size[0]}x{size[1]})")
         self._writer = writer
@@ -203,12 +211,27 @@ class FileSink:
         return None
 
     def close(self) -> None:
+        """Finish the file and move it over ``path`` (nothing is written when no frame came)."""
+        self._release()
+        if self._pending is not None:
+            self._pending.commit()
+            self._pending = None
+
+    def abort(self) -> None:
+        """Drop what was written; an existing file at ``path`` stays as it was."""
+        self._release()
+        if self._pending is not None:
+            self._pending.discard()
+            self._pending = None
+            log.warning("%s not written%s", self.path, " (the file already there is kept)" if self.path.exists() else "")
+
+    def _release(self) -> None:
         if self._writer is not None:
             self._writer.release()
             self._writer = None
 
     def describe(self) -> str:
-        return f"video file {self.path}"
+        return f"video file {self.path}" + (" (replaced when the run ends)" if self.path.exists() else "")
 
 
 def has_display() -> bool:

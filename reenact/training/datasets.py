@@ -34,6 +34,7 @@ from tqdm import tqdm
 from reenact.errors import InputError
 from reenact.face.align import align_points
 from reenact.face.topology import interocular, mouth_opening
+from reenact.weights_io import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -219,10 +220,7 @@ class LandmarkCache:
                 log.warning("landmark cache %s is unreadable; rebuilding it", self.path)
 
     def save(self) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.entries))
-        os.replace(tmp, self.path)
+        atomic_write_bytes(self.path, json.dumps(self.entries).encode())  # unique temp name, fsync, rename
 
     def lookup(self, rec: FaceRecord) -> dict | None:
         e = self.entries.get(rec.key)
@@ -310,10 +308,7 @@ def load_or_make_split(cache: LandmarkCache, identities: list[str], seed: int = 
         fresh = split_identities(identities, seed)
         for p in missing:
             split[p] = fresh[p]
-        cache.dir.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(split, indent=1, sort_keys=True))
-        os.replace(tmp, path)
+        atomic_write_bytes(path, json.dumps(split, indent=1, sort_keys=True).encode())
     return split
 
 

@@ -5,8 +5,9 @@ output with eq. (9). Each step is the pix2pix GAN step: a D step, then a G step.
 
 Determinism: the batch and the flips of step k are drawn from a generator seeded with
 (seed, k, rank), so a resumed run continues the same loss curve as an uninterrupted one.
-Checkpoints (every K steps; safetensors + JSON, written atomically) hold the networks, the
-discriminator and both Adam states. Under ``torchrun`` the networks are wrapped in
+Checkpoints (every K steps) hold the networks, the discriminator and both Adam states: one
+safetensors file whose header carries the JSON state (step, config, optimiser groups), written
+atomically, so tensors and state of two different steps can never be paired. Under ``torchrun`` the networks are wrapped in
 DistributedDataParallel (gloo on CPU, nccl on CUDA) and rank 0 alone writes files.
 """
 
@@ -33,12 +34,21 @@ from reenact.inputs import guided_omega_input, paper_omega_input, raster, to_net
 from reenact.models import build_d_i, build_d_j, build_d_m, build_omega, build_phi, compose, zero_residual_
 from reenact.training import losses
 from reenact.training.datasets import FaceBank, Pair, make_pairs
-from reenact.weights_io import atomic_write_bytes, atomic_write_json, load_state, read_config, save_state, write_config
+from reenact.weights_io import (
+    atomic_write_bytes,
+    atomic_write_json,
+    load_state,
+    read_config,
+    read_meta,
+    save_state,
+    write_config,
+)
 
 log = logging.getLogger(__name__)
 
 CKPT_STATE = "checkpoint_{stage}.safetensors"
-CKPT_META = "checkpoint_{stage}.json"
+CKPT_META = "checkpoint_{stage}.json"  # the state beside the tensors in checkpoints written before 2026-11-30 (read only)
+CKPT_META_KEY = "reenact.checkpoint"  # the state, as JSON, in the checkpoint's safetensors header
 
 
 @dataclass
@@ -387,9 +397,11 @@ class Trainer:
                     t = v if torch.is_tensor(v) else torch.tensor(v)
                     tensors[f"{prefix}{pid}.{k}"] = t.detach().cpu().contiguous()
         state_path, meta_path = self._paths()
-        atomic_write_bytes(state_path, save(tensors, metadata={"format": "reenact-ckpt-1", "stage": self.cfg.stage}))
-        atomic_write_json(meta_path, {"step": self.step, "config": self.cfg.to_dict(), "param_groups": groups, "time": time.time(),
-                                      "best_val": getattr(self, "best_val", None), "best_step": getattr(self, "best_step", None)})
+        meta = {"step": self.step, "config": self.cfg.to_dict(), "param_groups": groups, "time": time.time(),
+                "best_val": getattr(self, "best_val", None), "best_step": getattr(self, "best_step", None)}
+        header = {"format": "reenact-ckpt-2", "stage": self.cfg.stage, CKPT_META_KEY: json.dumps(meta)}
+        atomic_write_bytes(state_path, save(tensors, metadata=header))  # tensors + state: one file, one rename
+        meta_path.unlink(missing_ok=True)  # an older checkpoint's separate state, now stale
         name = "phi" if self.cfg.stage == "phi" else "omega"
         save_state(self.out / f"{name}.safetensors", self.gen_out.state_dict(), name, self.mcfg,
                    {"step": self.step, **({"ema": self.cfg.ema} if self.ema is not None else {})})
@@ -402,10 +414,16 @@ class Trainer:
         from safetensors.torch import load_file
 
         state_path, meta_path = self._paths()
-        if not (state_path.is_file() and meta_path.is_file()):
+        if not state_path.is_file():
             return False
         try:
-            meta = json.loads(meta_path.read_text())
+            header = read_meta(state_path)
+            if CKPT_META_KEY in header:
+                meta = json.loads(header[CKPT_META_KEY])
+            elif meta_path.is_file():  # written before the state moved into the header
+                meta = json.loads(meta_path.read_text())
+            else:
+                raise ValueError(f"{state_path.name} holds no training state and {meta_path.name} is missing")
             tensors = load_file(str(state_path))
         except Exception as exc:
             raise WeightsError(f"checkpoint in {self.out} is corrupt: {exc}") from exc
