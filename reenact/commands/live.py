@@ -269,4 +269,8 @@ def live(targets, source, outputs, backend, weights, landmarks, calibration, cal
     click.echo(f"stopped ({stats.stopped_by}): {stats.frames_processed} frames processed, {stats.dropped} dropped, "
                f"{stats.fps:.1f} FPS")
     click.echo(format_summary(stats.timings))
+    for s in sinks:  # the virtual camera's own thread: how long a new frame waited to be pushed
+        timer = getattr(s, "timer", None)
+        if timer is not None and timer.stages():
+            click.echo(f"{s.name}: " + format_summary(timer.summary()))
     return 0
