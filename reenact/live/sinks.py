@@ -60,7 +60,11 @@ class OutputInfo:
 
 
 class Sink(Protocol):
-    """An output for processed frames."""
+    """An output for processed frames.
+
+    A sink with a true ``any_thread`` attribute may be sent to from any one thread (the runner then
+    sends from its processing thread); others are only called from the runner's output loop.
+    """
 
     name: str
 
@@ -134,6 +138,7 @@ class NullSink:
     """Discards frames (benchmarks); counts them and remembers the last shape."""
 
     name = "null"
+    any_thread = True
 
     def __init__(self, **_: Any) -> None:
         self.frames = 0
@@ -307,6 +312,7 @@ class VirtualCameraSink:
     """
 
     name = "vcam"
+    any_thread = True  # send() only stores the frame, under a lock
 
     def __init__(self, config: VcamConfig | None = None, *, clock: Callable[[], float] = time.perf_counter, **kw: Any) -> None:
         cfg = config or VcamConfig(**{k: v for k, v in kw.items() if k in VcamConfig.__dataclass_fields__ and v is not None})
