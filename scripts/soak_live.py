@@ -3,7 +3,7 @@ FPS, dropped frames, per-stage timing (capture, wait, process, handoff, output, 
 resident-memory growth over time (BENCHMARKS.md: 10 minutes, RSS growth < 50 MB).
 
     python scripts/soak_live.py --source driver.mp4 --target face.png --seconds 600 [--weights DIR] [--unpaced]
-        [--size 1280x720] [--switch-interval MS]
+        [--size 1280x720] [--switch-interval MS] [--output-loop]
 
 The target is prepared as `reenact live` prepares it for an output of --size (scaled down once).
 """
@@ -36,6 +36,8 @@ def main() -> None:
     ap.add_argument("--size", default="1280x720", help="output size the target is prepared for (as reenact live --size)")
     ap.add_argument("--switch-interval", type=float, default=None,
                     help="Python GIL switch interval in ms while running (default: the runner's own, 1 ms)")
+    ap.add_argument("--output-loop", action="store_true",
+                    help="send from the output loop even though the null sink allows any thread (the runner before 2026-11-30)")
     args = ap.parse_args()
 
     from reenact.commands.live import LiveProcessor, load_target, parse_size, set_threads
@@ -54,9 +56,9 @@ def main() -> None:
     r = Reenactor(be, det, options=ReenactorOptions(output_size=parse_size(args.size)))
     load_target(Path(args.target), create_detector("dlib", detect_width=1000), r)
     src = open_source(args.source, paced=not args.unpaced, loop=True)
-    cfg = RunnerConfig(drop_frames=True)
+    cfg = RunnerConfig(drop_frames=True, direct_output=not args.output_loop)
     if args.switch_interval is not None:
-        cfg = RunnerConfig(drop_frames=True, switch_interval_s=args.switch_interval / 1000)
+        cfg = RunnerConfig(drop_frames=True, direct_output=not args.output_loop, switch_interval_s=args.switch_interval / 1000)
     runner = LiveRunner(src, LiveProcessor(r, "soak", None), [create_sink("null")], config=cfg)
     samples = []
 
