@@ -450,3 +450,21 @@ def test_bench_json_carries_the_target_and_output_sizes(warp_weights, tmp_path, 
     assert run["used_size"] == [360, 360]
     assert run["output_size"] == [640, 360]
     assert set(run["stages"]["output"]) == {"p50_ms", "p95_ms", "max_ms"}
+
+
+def test_scale_matrix_round_trips_and_matches_cv2_resize() -> None:
+    from reenact.face.align import apply
+    from reenact.inference.reenactor import fit_size, scale_matrix
+
+    S, back = scale_matrix((3024, 4032), (540, 720)), scale_matrix((540, 720), (3024, 4032))
+    p = np.array([[0.0, 0.0], [1511.5, 2015.5], [3023.0, 4031.0]], np.float32)
+    assert np.allclose(apply(back, apply(S, p)), p, atol=1e-3)
+    # a 4x4 block averaged by INTER_AREA lands on the pixel its centre maps to
+    img = np.zeros((40, 40), np.float32)
+    img[12:16, 20:24] = 1.0
+    small = cv2.resize(img, (10, 10), interpolation=cv2.INTER_AREA)
+    x, y = apply(scale_matrix((40, 40), (10, 10)), np.array([[21.5, 13.5]], np.float32))[0]
+    assert (x, y) == (5.0, 3.0) and small[3, 5] == 1.0
+    assert fit_size((3024, 4032), (1280, 720)) == (540, 720)
+    assert fit_size((500, 400), (1280, 720)) == (500, 400)  # never scaled up
+    assert fit_size((4000, 1000), (1920, 1920)) == (1920, 480)
