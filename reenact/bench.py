@@ -1,8 +1,9 @@
 """The FPS benchmark: the full per-frame pipeline with no camera and no window.
 
 Sources: a video file (landmarks tracked with dlib, as live), ``synthetic`` (the target's
-own face opening and closing its mouth), or a ``replay.npz`` of landmarks recorded earlier
-(no dlib needed: a GPU machine can bench without the 100 MB model).
+own face, letterboxed to a 640x480 camera frame, opening and closing its mouth), or a
+``replay.npz`` of landmarks recorded earlier (no dlib needed: a GPU machine can bench without
+the 100 MB model). The target is prepared as `reenact live` prepares it for the output size.
 
 Unpaced, every frame is processed back to back. Paced at F fps, frame i "arrives" at i/F;
 the newest frame that has arrived is processed (latest-frame-wins, as the live runner) and

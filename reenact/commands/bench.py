@@ -43,7 +43,7 @@ def untrained_weights(variant: str, preset: str, folder: Path, onnx: bool) -> Pa
 
 @click.command("bench")
 @click.option("--source", default="synthetic", show_default=True,
-              help="video.mp4 (landmarks tracked live), 'synthetic' (the target opening its mouth) or replay.npz.")
+              help="video.mp4 (landmarks tracked live), 'synthetic' (the target, letterboxed to 640x480, opening its mouth) or replay.npz.")
 @click.option("--target", type=click.Path(path_type=Path), default=None,
               help="Target face photo (default: the astronaut, 512x512). Bench with the photo you go live with: "
                    "a large photo is scaled to --size once, at load, as in `reenact live`.")
