@@ -1,8 +1,9 @@
 """The FPS benchmark: the full per-frame pipeline with no camera and no window.
 
 Sources: a video file (landmarks tracked with dlib, as live), ``synthetic`` (the target's
-own face opening and closing its mouth), or a ``replay.npz`` of landmarks recorded earlier
-(no dlib needed: a GPU machine can bench without the 100 MB model).
+own face, letterboxed to a 640x480 camera frame, opening and closing its mouth), or a
+``replay.npz`` of landmarks recorded earlier (no dlib needed: a GPU machine can bench without
+the 100 MB model). The target is prepared as `reenact live` prepares it for the output size.
 
 Unpaced, every frame is processed back to back. Paced at F fps, frame i "arrives" at i/F;
 the newest frame that has arrived is processed (latest-frame-wins, as the live runner) and
@@ -22,6 +23,7 @@ import numpy as np
 
 from reenact.errors import InputError
 from reenact.face.landmarks import FaceLandmarks
+from reenact.live.sinks import letterbox
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +75,9 @@ class BenchRun:
     stages: dict[str, list[float]] = field(default_factory=dict)
     dropped_frames: int = 0
     face_frames: int = 0  # measured frames in which a face was found (the others time landmark detection alone)
+    target_size: tuple[int, int] | None = None  # (width, height) of the target photo as loaded
+    used_size: tuple[int, int] | None = None  # (width, height) it is composed at (scaled to the output once)
+    output_size: tuple[int, int] | None = None  # (width, height) of the output frames (letterboxed)
 
     @property
     def fps(self) -> float:
@@ -94,6 +99,9 @@ class BenchRun:
             "latency_ms": {"p50": float(np.percentile(lat, 50)), "p95": float(np.percentile(lat, 95))},
             "dropped_frames": self.dropped_frames,
             "face_frames": self.face_frames,
+            "target_size": list(self.target_size) if self.target_size else None,
+            "used_size": list(self.used_size) if self.used_size else None,
+            "output_size": list(self.output_size) if self.output_size else None,
             "stages": {k: stats(v) for k, v in self.stages.items() if v},
         }
 
@@ -113,28 +121,36 @@ def record_replay(target: np.ndarray, frames: list[np.ndarray], detector) -> Rep
 
 
 def run_one(reenactor, frames: list[np.ndarray] | None, points: np.ndarray | None, n: int, warmup: int,
-            paced: float | None, backend_name: str, clock=time.perf_counter, sleep=time.sleep) -> BenchRun:
-    """Benchmark one configured reenactor over ``n`` frames (after ``warmup``), frames or replayed points."""
+            paced: float | None, backend_name: str, clock=time.perf_counter, sleep=time.sleep,
+            output_size: tuple[int, int] | None = None) -> BenchRun:
+    """Benchmark one configured reenactor over ``n`` frames (after ``warmup``), frames or replayed points.
+
+    ``output_size`` (width, height): each result is also letterboxed to it, as the virtual camera
+    does (stage ``output``, part of ``total`` and of the latency).
+    """
     total = len(frames) if frames is not None else len(points)
     if total == 0:
         raise InputError("the benchmark source has no frames")
 
-    def process(i: int, t_arrival: float) -> None:
+    def process(i: int, t_arrival: float):
         k = i % total
         if frames is not None:
-            reenactor(_FrameLike(frames[k], t_arrival, new_segment=(k == 0)))
-        else:
-            p = points[k]
-            if np.isnan(p).any():
-                reenactor.face_lost(t_arrival)
-                reenactor.timings = {}
-            else:
-                reenactor.from_landmarks(p, t_arrival)
+            return reenactor(_FrameLike(frames[k], t_arrival, new_segment=(k == 0)))
+        p = points[k]
+        if np.isnan(p).any():
+            out = reenactor.face_lost(t_arrival)
+            reenactor.timings = {}
+            return out
+        return reenactor.from_landmarks(p, t_arrival)
 
     def timed(i: int, arrival: float) -> None:
         """Process frame i and record its stage times and its latency from ``arrival``."""
         ts = clock()
-        process(i, arrival)
+        out = process(i, arrival)
+        if output_size is not None:
+            tp = clock()
+            letterbox(out, output_size)
+            reenactor.timings["output"] = (clock() - tp) * 1000
         te = clock()
         run.face_frames += bool(reenactor.face_found)
         run.latencies_ms.append((te - arrival) * 1000)
@@ -145,7 +161,10 @@ def run_one(reenactor, frames: list[np.ndarray] | None, points: np.ndarray | Non
     for i in range(warmup):
         process(i, clock())
     cfg = reenactor.cfg
-    run = BenchRun(backend_name, cfg.preset, cfg.variant, 0, 0.0)
+    run = BenchRun(backend_name, cfg.preset, cfg.variant, 0, 0.0, output_size=output_size)
+    tg = getattr(reenactor, "target", None)
+    if tg is not None:
+        run.target_size, run.used_size = tuple(tg.photo_size), tuple(tg.size)
     t0 = clock()
     if not paced:
         for i in range(n):
@@ -183,10 +202,14 @@ class _FrameLike:
 
 def format_table(runs: list[dict]) -> str:
     """A markdown table: one row per run, then per-stage p50/p95/max."""
-    lines = ["| backend | variant | preset | frames | FPS | latency p50 ms | latency p95 ms | dropped |",
-             "|---|---|---|---|---|---|---|---|"]
+    def size(v) -> str:
+        return f"{v[0]}x{v[1]}" if v else "-"
+
+    lines = ["| backend | variant | preset | target | used at | output | frames | FPS | latency p50 ms | latency p95 ms "
+             "| dropped |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in runs:
-        lines.append(f"| {r['backend']} | {r['variant']} | {r['preset']} | {r['frames']} | {r['fps']:.1f} | "
+        lines.append(f"| {r['backend']} | {r['variant']} | {r['preset']} | {size(r.get('target_size'))} | "
+                     f"{size(r.get('used_size'))} | {size(r.get('output_size'))} | {r['frames']} | {r['fps']:.1f} | "
                      f"{r['latency_ms']['p50']:.1f} | {r['latency_ms']['p95']:.1f} | {r['dropped_frames']} |")
     lines += ["", "| backend | stage | p50 ms | p95 ms | max ms |", "|---|---|---|---|---|"]
     for r in runs:

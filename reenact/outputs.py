@@ -123,20 +123,17 @@ def write_image(path: str | os.PathLike, image: np.ndarray) -> None:
         raise InputError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
-def huge_target_warning(path: str | os.PathLike, size: tuple[int, int], output_size: tuple[int, int] | None) -> str | None:
-    """A warning for a target photo far larger than its output shows, else None.
+def huge_target_warning(path: str | os.PathLike, size: tuple[int, int]) -> str | None:
+    """A note for a target photo far larger than any output shows, else None.
 
-    ``size`` is the photo's (width, height); ``output_size`` the video file's size when it is
-    fixed (``--size``), or None when the file keeps the target's size.
+    ``size`` is the photo's (width, height). Live mode scales such a photo down once, at load
+    (it costs no speed), but loading and detecting on it take seconds and memory.
     """
     w, h = size
     if w * h <= HUGE_TARGET_PIXELS:
         return None
-    msg = f"target {Path(path).name} is {w}x{h} ({w * h / 1e6:.0f} MP), far more than a camera picture shows"
-    if output_size is None:
-        msg += (f"; a video file keeps the target's size, so it would be {w + w % 2}x{h + h % 2}: pass --size 1280x720 "
-                "for a smaller file")
-    return msg + "; a photo about 1000-2000 px high is plenty"
+    return (f"target {Path(path).name} is {w}x{h} ({w * h / 1e6:.0f} MP), far more than a camera picture shows "
+            "(it is scaled down to the output once, at load); a photo about 1000-2000 px high is plenty")
 
 
 def check_input_file(path: str | os.PathLike, what: str, hint: str | None = None) -> Path:

@@ -1,7 +1,11 @@
 """Soak test: run the live pipeline from a looping video file to the null sink for a while and report
-FPS and resident-memory growth over time (BENCHMARKS.md: 10 minutes, RSS growth < 50 MB).
+FPS, dropped frames, per-stage timing (capture, wait, process, handoff, output, latency) and
+resident-memory growth over time (BENCHMARKS.md: 10 minutes, RSS growth < 50 MB).
 
     python scripts/soak_live.py --source driver.mp4 --target face.png --seconds 600 [--weights DIR] [--unpaced]
+        [--size 1280x720] [--switch-interval MS] [--output-loop]
+
+The target is prepared as `reenact live` prepares it for an output of --size (scaled down once).
 """
 
 from __future__ import annotations
@@ -29,24 +33,33 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=600)
     ap.add_argument("--unpaced", action="store_true", help="read the file as fast as possible (default: at its own fps, like a camera)")
     ap.add_argument("--backend", default="onnx")
+    ap.add_argument("--size", default="1280x720", help="output size the target is prepared for (as reenact live --size)")
+    ap.add_argument("--switch-interval", type=float, default=None,
+                    help="Python GIL switch interval in ms while running (default: the runner's own, 1 ms)")
+    ap.add_argument("--output-loop", action="store_true",
+                    help="send from the output loop even though the null sink allows any thread (the runner before 2026-11-30)")
     args = ap.parse_args()
 
-    from reenact.commands.live import LiveProcessor, load_target, set_threads
+    from reenact.commands.live import LiveProcessor, load_target, parse_size, set_threads
     from reenact.face.landmarks import create_detector
     from reenact.inference.backend import create_backend
-    from reenact.inference.reenactor import Reenactor
+    from reenact.inference.reenactor import Reenactor, ReenactorOptions
     from reenact.live.capture import open_source
     from reenact.live.runner import LiveRunner, RunnerConfig
     from reenact.live.sinks import create_sink
+    from reenact.live.timing import format_summary
     from reenact.paths import WEIGHTS_DIR
 
     set_threads(2)
     be = create_backend(args.backend, args.weights or WEIGHTS_DIR, threads=2)
     det = create_detector("dlib")
-    r = Reenactor(be, det)
+    r = Reenactor(be, det, options=ReenactorOptions(output_size=parse_size(args.size)))
     load_target(Path(args.target), create_detector("dlib", detect_width=1000), r)
     src = open_source(args.source, paced=not args.unpaced, loop=True)
-    runner = LiveRunner(src, LiveProcessor(r, "soak", None), [create_sink("null")], config=RunnerConfig(drop_frames=True))
+    cfg = RunnerConfig(drop_frames=True, direct_output=not args.output_loop)
+    if args.switch_interval is not None:
+        cfg = RunnerConfig(drop_frames=True, direct_output=not args.output_loop, switch_interval_s=args.switch_interval / 1000)
+    runner = LiveRunner(src, LiveProcessor(r, "soak", None), [create_sink("null")], config=cfg)
     samples = []
 
     def watch() -> None:
@@ -67,7 +80,10 @@ def main() -> None:
     first, last = samples[0], samples[-1]
     print(f"\nframes processed {stats.frames_processed}, mean FPS {stats.frames_processed / stats.wall_s:.1f}, "
           f"FPS first/last window {first[1]:.1f}/{last[1]:.1f}, RSS {first[2]:.1f} -> {last[2]:.1f} MB "
-          f"(growth {last[2] - first[2]:+.1f} MB)")
+          f"(growth {last[2] - first[2]:+.1f} MB), dropped {stats.dropped} "
+          f"(capture {stats.dropped_capture}, output {stats.dropped_output}), target {r.target.photo_size[0]}x"
+          f"{r.target.photo_size[1]} used at {r.target.size[0]}x{r.target.size[1]}")
+    print(format_summary(stats.timings))
     cv2.destroyAllWindows()
 
 

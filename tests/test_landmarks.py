@@ -353,3 +353,26 @@ def test_expression_warning_separates_london_neutral_from_smiling() -> None:
         flagged[kind] = hits / len(files)
     assert flagged["neutral"] <= 0.08, flagged
     assert flagged["smiling"] >= 0.70, flagged
+
+
+def test_cli_landmarks_reports_the_size_the_target_is_used_at(tmp_path, capsys, astronaut) -> None:
+    """A 1024x768 picture is scaled to 960x720 for a 1280x720 output: its 43 px face becomes 40 px
+    there and is warned about; a close, large head photo is scaled down and passes."""
+    wide = np.full((768, 1024, 3), 128, np.uint8)
+    wide[128:640, 256:768] = astronaut
+    rc, out, err = _cli(capsys, str(_save(tmp_path / "wide.png", wide)), "--json")
+    assert rc == 0, err
+    s = json.loads(out)
+    assert s["output_size"] == [1280, 720] and s["used_size"] == [960, 720]
+    assert s["output_interocular_px"] == pytest.approx(s["interocular_px"] * 0.9375, abs=0.2)
+    assert any("1280x720 output" in w and "between the eyes" in w for w in s["warnings"])
+
+    head = cv2.resize(astronaut[0:300, 76:376], (1200, 1200), interpolation=cv2.INTER_CUBIC)
+    path = _save(tmp_path / "head.png", head)
+    rc, out, err = _cli(capsys, str(path))
+    assert rc == 0, err
+    assert "1200x1200 photo scaled 0.60x to 720x720" in out
+    assert "output the face is only" not in out
+    rc, out, err = _cli(capsys, str(path), "--size", "320x240", "--json")  # a small output: now too small
+    s = json.loads(out)
+    assert s["used_size"] == [240, 240] and any("320x240 output" in w for w in s["warnings"])

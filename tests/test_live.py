@@ -364,3 +364,108 @@ def test_a_smiling_target_is_warned_about_when_loaded(warp_weights, astronaut, t
         load_target(path, DlibDetector(detect_width=1000), r)
     assert len(r.targets) == 1
     assert any("astronaut.png" in rec.getMessage() and "smiling" in rec.getMessage() for rec in caplog.records)
+
+
+@pytest.fixture(scope="module")
+def big_target(astronaut):
+    """A large target photo: the astronaut upscaled to 2400x2400 (5.8 MP, larger than any output)."""
+    return cv2.resize(astronaut, (2400, 2400), interpolation=cv2.INTER_CUBIC)
+
+
+def _face_psnr(a: np.ndarray, b: np.ndarray, roi) -> float:
+    x0, y0, x1, y1 = roi
+    d = a[y0:y1, x0:x1].astype(np.float64) - b[y0:y1, x0:x1].astype(np.float64)
+    return 10 * np.log10(255.0**2 / max(float(np.mean(d**2)), 1e-12))
+
+
+def test_a_large_target_is_scaled_once_and_each_frame_is_output_sized(warp_weights, big_target, astronaut_points, monkeypatch):
+    """The photo is resized once, at load (counted); frames are composed at the output's size; the face
+    region matches composing at full resolution and then letterboxing (what was done before) to >= 40 dB."""
+    from reenact.face.dlib_detector import DlibDetector
+    from reenact.inference.backend import create_backend
+    from reenact.inference.reenactor import Reenactor, ReenactorOptions
+    from reenact.live.sinks import letterbox
+
+    lm = DlibDetector(detect_width=1000).detect(big_target)
+    assert lm.found
+    backend = create_backend("onnx", warp_weights)
+    full = Reenactor(backend, None, options=ReenactorOptions(smoothing=False))
+    full.add_target(big_target, lm)
+    resized = []
+    real_resize = cv2.resize
+
+    def counting_resize(src, *a, **k):
+        if src.shape[:2] == big_target.shape[:2]:
+            resized.append(src.shape)
+        return real_resize(src, *a, **k)
+
+    monkeypatch.setattr(cv2, "resize", counting_resize)
+    scaled = Reenactor(backend, None, options=ReenactorOptions(smoothing=False, output_size=(640, 360)))
+    tg = scaled.add_target(big_target, lm)
+    assert len(resized) == 1, "the photo is scaled exactly once, when it is loaded"
+    assert tg.photo_size == (2400, 2400) and tg.size == (360, 360) and tg.image.shape == (360, 360, 3)
+    assert np.array_equal(tg.crop, full.target.crop), "the networks' crop is still cut from the full-resolution photo"
+    x0, y0, x1, y1 = tg.roi
+    assert 0 <= x0 < x1 <= 360 and 0 <= y0 < y1 <= 360
+    src = astronaut_points * (2400 / 512)
+    for i, amount in enumerate((0.0, 0.15, 0.3)):
+        p = src.copy()
+        p[[56, 57, 58, 65, 66, 67], 1] += amount * 100
+        n = len(resized)
+        out = scaled.from_landmarks(p, i / 30)
+        assert len(resized) == n, "no frame resizes the photo"
+        assert out.shape == (360, 360, 3)
+        boxed = letterbox(out, (640, 360))
+        assert boxed.shape == (360, 640, 3)
+        ref = letterbox(full.from_landmarks(p, i / 30), (640, 360))
+        assert _face_psnr(boxed[:, 140:500], ref[:, 140:500], tg.roi) >= 40.0
+    assert scaled.face_lost(10.0).shape == (360, 360, 3)
+
+
+def test_a_video_file_output_without_size_is_capped_and_says_so_once(warp_weights, driver, big_target, tmp_path, capsys):
+    from reenact.commands.live import FILE_LONG_SIDE
+
+    drive, _ = driver
+    path = tmp_path / "big.png"
+    cv2.imwrite(str(path), cv2.copyMakeBorder(big_target, 300, 300, 0, 0, cv2.BORDER_REPLICATE))  # 2400x3000 portrait
+    out = tmp_path / "out.avi"
+    rc = main(["live", "--target", str(path), "--source", str(drive), "--output", str(out), "--output", "null",
+               "--weights", str(warp_weights), "--backend", "onnx", "--max-frames", "2"])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    frames = _read(out)
+    assert len(frames) == 2 and frames[0].shape[:2] == (FILE_LONG_SIDE, 1536)
+    said = (captured.out + captured.err).count(f"capped at {FILE_LONG_SIDE}")
+    assert said == 1, captured.out
+
+
+def test_bench_json_carries_the_target_and_output_sizes(warp_weights, tmp_path, big_target, capsys):
+    path = tmp_path / "big.png"
+    cv2.imwrite(str(path), big_target)
+    out = tmp_path / "bench.json"
+    rc = main(["bench", "--weights", str(warp_weights), "--target", str(path), "--size", "640x360", "--frames", "4",
+               "--warmup", "1", "--backend", "onnx", "--json", str(out)])
+    assert rc == 0, capsys.readouterr().err
+    run = json.loads(out.read_text())["runs"][0]
+    assert run["target_size"] == [2400, 2400]
+    assert run["used_size"] == [360, 360]
+    assert run["output_size"] == [640, 360]
+    assert set(run["stages"]["output"]) == {"p50_ms", "p95_ms", "max_ms"}
+
+
+def test_scale_matrix_round_trips_and_matches_cv2_resize() -> None:
+    from reenact.face.align import apply
+    from reenact.inference.reenactor import fit_size, scale_matrix
+
+    S, back = scale_matrix((3024, 4032), (540, 720)), scale_matrix((540, 720), (3024, 4032))
+    p = np.array([[0.0, 0.0], [1511.5, 2015.5], [3023.0, 4031.0]], np.float32)
+    assert np.allclose(apply(back, apply(S, p)), p, atol=1e-3)
+    # a 4x4 block averaged by INTER_AREA lands on the pixel its centre maps to
+    img = np.zeros((40, 40), np.float32)
+    img[12:16, 20:24] = 1.0
+    small = cv2.resize(img, (10, 10), interpolation=cv2.INTER_AREA)
+    x, y = apply(scale_matrix((40, 40), (10, 10)), np.array([[21.5, 13.5]], np.float32))[0]
+    assert (x, y) == (5.0, 3.0) and small[3, 5] == 1.0
+    assert fit_size((3024, 4032), (1280, 720)) == (540, 720)
+    assert fit_size((500, 400), (1280, 720)) == (500, 400)  # never scaled up
+    assert fit_size((4000, 1000), (1920, 1920)) == (1920, 480)

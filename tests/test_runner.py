@@ -70,6 +70,8 @@ class GatedSource:
 
 
 class RecordingSink(NullSink):
+    any_thread = False  # sent to from the output loop, as a window or a file is
+
     def __init__(self, keys: list[str] | None = None) -> None:
         super().__init__()
         self.keys = list(keys or [])
@@ -333,3 +335,29 @@ def test_fps_meter() -> None:
     for i in range(50):
         m.tick(i / 25.0)
     assert m.fps == pytest.approx(25.0) and m.average_fps == pytest.approx(25.0)
+
+
+def test_sinks_that_allow_any_thread_are_sent_to_from_the_processing_thread() -> None:
+    """The virtual camera and null accept frames from any thread: the processing thread sends them itself
+    (no wake-up of the output loop between processing and output); a window or file sink keeps the loop."""
+
+    class ThreadSink(RecordingSink):
+        def __init__(self, any_thread: bool) -> None:
+            super().__init__()
+            self.any_thread = any_thread
+            self.threads: set[str] = set()
+
+        def send(self, image, info=None) -> None:
+            super().send(image, info)
+            self.threads.add(threading.current_thread().name)
+
+    for any_thread, expect in ((True, "reenact-process"), (False, threading.current_thread().name)):
+        sink = ThreadSink(any_thread)
+        runner = LiveRunner(ListSource([img(i) for i in range(6)]), lambda f: f.image, sink)
+        stats = runner.run()
+        assert runner.direct is any_thread
+        assert sink.threads == {expect}
+        assert sink.values == list(range(6)) and stats.frames_out == 6
+        assert ("handoff" in stats.timings) is not any_thread
+    mixed = LiveRunner(ListSource([img(0)]), lambda f: f.image, [ThreadSink(True), ThreadSink(False)])
+    assert mixed.direct is False

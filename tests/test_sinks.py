@@ -257,3 +257,27 @@ def test_window_sink_without_display(monkeypatch) -> None:
     monkeypatch.setattr(sinks, "has_display", lambda: False)
     with pytest.raises(ReenactError, match="no display"):
         WindowSink().open()
+
+
+def test_vcam_pushes_a_new_frame_at_once_not_at_the_next_resend(fake_backend) -> None:
+    """At 2 fps a resend is due every 500 ms; a frame handed over between two resends goes out at once
+    (it used to wait for the next one: 250 ms on average here), and the wait is recorded."""
+    sink = VirtualCameraSink(VcamConfig(width=64, height=48, fps=2, backend="reenact-fake"))
+    sink.open()
+    try:
+        backend = fake_backend.instances[-1]
+        time.sleep(0.3)  # after the first (black) push, inside the first period
+        n = len(backend.frames)
+        t0 = time.perf_counter()
+        sink.send(np.full((48, 64, 3), 77, np.uint8))
+        deadline = t0 + 1.0
+        while len(backend.frames) == n and time.perf_counter() < deadline:
+            time.sleep(0.002)
+        assert len(backend.frames) > n and backend.frames[n][0, 0, 0] == 77
+        assert backend.times[n] - t0 < 0.1, "the new frame waited for the resend schedule"
+        time.sleep(0.6)  # no new frame: the latest is repeated a period later
+        assert len(backend.frames) >= n + 2 and backend.frames[-1][0, 0, 0] == 77
+    finally:
+        sink.close()
+    push = sink.timer.stats("push")
+    assert push.count == 1 and push.max_ms < 100.0

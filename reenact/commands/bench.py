@@ -44,8 +44,13 @@ def untrained_weights(variant: str, preset: str, folder: Path, onnx: bool) -> Pa
 
 @click.command("bench")
 @click.option("--source", default="synthetic", show_default=True,
-              help="video.mp4 (landmarks tracked live), 'synthetic' (the target opening its mouth) or replay.npz.")
-@click.option("--target", type=click.Path(path_type=Path), default=None, help="Target face photo (default: the astronaut).")
+              help="video.mp4 (landmarks tracked live), 'synthetic' (the target, letterboxed to 640x480, opening its mouth) or replay.npz.")
+@click.option("--target", type=click.Path(path_type=Path), default=None,
+              help="Target face photo (default: the astronaut, 512x512). Bench with the photo you go live with: "
+                   "a large photo is scaled to --size once, at load, as in `reenact live`.")
+@click.option("--size", default="1280x720", show_default=True,
+              help="Output size WIDTHxHEIGHT (as `reenact live --size`): the target is prepared for it and each "
+                   "result letterboxed to it (stage 'output'), as the virtual camera does.")
 @click.option("--frames", type=click.IntRange(min=1), default=200, show_default=True, help="Frames measured after warm-up.")
 @click.option("--warmup", type=click.IntRange(min=0), default=10, show_default=True)
 @click.option("--backend", "backends", default="onnx", show_default=True,
@@ -63,7 +68,7 @@ def untrained_weights(variant: str, preset: str, folder: Path, onnx: bool) -> Pa
 @click.option("--json", "json_out", type=click.Path(path_type=Path), default=None, help="Write the results as JSON.")
 @click.option("--record", type=click.Path(path_type=Path), default=None,
               help="Save the source's landmarks as a replay.npz (for benching on a machine without dlib) and exit.")
-def bench(source, target, frames, warmup, backends, weights, preset, variant, untrained, paced, device, precision, threads,
+def bench(source, target, size, frames, warmup, backends, weights, preset, variant, untrained, paced, device, precision, threads,
           json_out, record):
     """Measure frames per second and per-stage latency of the full pipeline.
 
@@ -72,14 +77,17 @@ def bench(source, target, frames, warmup, backends, weights, preset, variant, un
       reenact bench                                   # shipped weights, ONNX Runtime, synthetic driver
       reenact bench --backend onnx,torch --json out.json
       reenact bench --source driver.mp4 --paced 30
+      reenact bench --source driver.mp4 --target phone_photo.jpg --size 1280x720
       reenact bench --record replay.npz               # then, on a GPU machine:
       reenact bench --source replay.npz --backend torch --device cuda --precision fp16
     """
     from reenact import bench as B
+    from reenact.commands.live import parse_size
     from reenact.inference.backend import create_backend
     from reenact.inference.reenactor import Reenactor, ReenactorOptions
     from reenact.paths import WEIGHTS_DIR
 
+    out_size = parse_size(size)
     cv2.setNumThreads(threads)
     names = [b.strip() for b in backends.split(",") if b.strip()]
     inputs = [p for p in (target, None if source == "synthetic" else Path(source)) if p is not None]
@@ -101,12 +109,14 @@ def bench(source, target, frames, warmup, backends, weights, preset, variant, un
         if target_img is None:
             raise InputError(f"cannot read target image {target}")
         if source == "synthetic":
+            from reenact.live.sinks import letterbox
             from reenact.synthetic import talking_frames
 
-            lm = detector.detect(target_img)
+            face = letterbox(target_img, (640, 480))  # a camera-sized driver, whatever the target's size
+            lm = detector.detect(face)
             if not lm.found:
                 raise InputError("no face in the target image", hint="check it with `reenact landmarks`")
-            video_frames, _ = talking_frames(target_img, lm.points, min(frames + warmup, 120))
+            video_frames, _ = talking_frames(face, lm.points, min(frames + warmup, 120))
         else:
             cap = cv2.VideoCapture(source)
             video_frames = []
@@ -130,6 +140,7 @@ def bench(source, target, frames, warmup, backends, weights, preset, variant, un
         weights = untrained_weights(variant, preset or "lite", Path(tmp.name), onnx="onnx" in names or "auto" in names)
     weights = weights or WEIGHTS_DIR
     runs = []
+    target_lm = None
     try:
         for name in names:
             kw = {"threads": threads} if name in ("onnx", "torch", "auto") else {}
@@ -137,15 +148,18 @@ def bench(source, target, frames, warmup, backends, weights, preset, variant, un
             if preset and be.cfg.preset != preset:
                 raise ReenactError(f"the weights in {weights} are preset {be.cfg.preset!r}, not {preset!r}",
                                    hint="pass --weights for that preset, or --untrained to time random weights")
-            r = Reenactor(be, detector, options=ReenactorOptions())
+            r = Reenactor(be, detector, options=ReenactorOptions(output_size=out_size))
             if replay is not None:
                 from reenact.face.landmarks import FaceLandmarks
 
                 r.add_target(target_img, FaceLandmarks(points=replay.target_points, found=True, n_faces=1))
             else:
-                r.add_target(target_img)
+                if target_lm is None:  # as `reenact live` loads a target: look harder than on camera frames
+                    target_lm = create_detector("dlib", detect_width=1000).detect(target_img)
+                r.add_target(target_img, target_lm)
             click.echo(f"benching {be.describe()} …", err=True)
-            run = B.run_one(r, video_frames, replay.source_points if replay else None, frames, warmup, paced, name)
+            run = B.run_one(r, video_frames, replay.source_points if replay else None, frames, warmup, paced, name,
+                            output_size=out_size)
             if run.face_frames == 0:
                 raise InputError(f"no face in any of the {run.frames} measured frames of {source}: the figures would "
                                  "time landmark detection alone", hint="bench on a video with a face in view, or on 'synthetic'")

@@ -23,6 +23,9 @@ log = logging.getLogger(__name__)
 
 #: Below this distance between the eye centres (image px) the crop is mostly upscaled blur.
 MIN_INTEROCULAR_PX = 40.0
+#: Below this distance between the eye centres *in the output* (after the photo is scaled to the
+#: output size) the face looks small in a video call and its paste-back has few pixels to work with.
+MIN_OUTPUT_INTEROCULAR_PX = 80.0
 #: Above these the face is turned/tilted enough that the frontal model does worse.
 MAX_YAW_DEG = 25.0
 MAX_ROLL_DEG = 20.0
@@ -55,6 +58,10 @@ class FaceReport:
     interocular_px: float = 0.0  # distance between the eye centres
     roll_deg: float = 0.0  # in-plane tilt of the face, positive = clockwise on screen
     yaw_estimate: float = 0.0  # rough head turn in degrees (+ = nose towards image right), +-10 deg
+    output_size: list[int] = field(default_factory=list)  # width, height of the output it was checked for
+    used_size: list[int] = field(default_factory=list)  # width, height the photo is composed at (scaled down once)
+    shown_scale: float = 0.0  # output px per photo px once letterboxed into the output
+    output_interocular_px: float = 0.0  # distance between the eye centres in the output
     warnings: list[str] = field(default_factory=list)
     points: list[list[float]] = field(default_factory=list)  # [68][x, y] image px
     annotated: str | None = None
@@ -141,9 +148,27 @@ def analyse(image: np.ndarray, landmarks, report: FaceReport) -> None:
     expression = expression_warning(pts)
     if expression is not None:
         report.warnings.append(expression)
-    huge = huge_target_warning(report.image, (report.width, report.height), (1280, 720))
+    huge = huge_target_warning(report.image, (report.width, report.height))
     if huge is not None:
         report.warnings.append(huge)
+
+
+def check_output_size(report: FaceReport, output_size: tuple[int, int]) -> None:
+    """Fill in the size the target is used at in an output of ``output_size`` and warn when the face is
+    too small there (`reenact live` scales a larger photo down to the output once, and the output
+    letterboxes the result)."""
+    from reenact.inference.reenactor import fit_size
+
+    ow, oh = output_size
+    report.output_size = [ow, oh]
+    report.used_size = list(fit_size((report.width, report.height), output_size))
+    report.shown_scale = round(min(ow / report.width, oh / report.height), 4)
+    report.output_interocular_px = round(report.interocular_px * report.shown_scale, 1)
+    if report.found and report.output_interocular_px < MIN_OUTPUT_INTEROCULAR_PX:
+        report.warnings.append(
+            f"in a {ow}x{oh} output the face is only {report.output_interocular_px:.0f} px between the eyes "
+            f"(want >= {MIN_OUTPUT_INTEROCULAR_PX:.0f}): it will look small and soft; use a photo where the face "
+            "fills more of the picture (crop it closer)")
 
 
 def draw_landmarks(image: np.ndarray, points: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
@@ -180,18 +205,21 @@ def draw_landmarks(image: np.ndarray, points: np.ndarray, box: tuple[int, int, i
                    "points) on stdout instead of text.")
 @click.option("--detector", type=click.Choice(["dlib", "mediapipe"]), default="dlib", show_default=True,
               help="Landmark detector (mediapipe needs the optional extra).")
-def landmarks(image: Path, out: Path | None, crop_path: Path | None, as_json: bool, detector: str) -> int:
+@click.option("--size", default="1280x720", show_default=True,
+              help="Output size WIDTHxHEIGHT the target will be used at (as `reenact live --size`).")
+def landmarks(image: Path, out: Path | None, crop_path: Path | None, as_json: bool, detector: str, size: str) -> int:
     """Check whether a target photo works: find the face and draw its 68 landmarks.
 
     \b
     Writes two files (unless told otherwise):
       IMAGE_landmarks.png   the photo with the face box and the 68 points drawn
       IMAGE_crop.png        the aligned 256x256 crop the networks see
-    and warns when the face is small (< 40 px between the eyes), turned or tilted, smiling or
-    open-mouthed (the target keeps its own expression under yours), or far larger than any
-    output shows (over about 4K). Exits 2, writing nothing,
-    when there is no face or several (`reenact live` needs exactly one), when the file is not a
-    readable image, or when --out or --crop names IMAGE itself. Existing files are replaced
+    and says the size the photo is used at in the output (--size, default 1280x720, as `reenact
+    live`). Warns when the face is small (< 40 px between the eyes in the photo, or < 80 px once
+    scaled to the output), turned or tilted, smiling or open-mouthed (the target keeps its own
+    expression under yours), or far larger than any output shows (over about 4K). Exits 2, writing
+    nothing, when there is no face or several (`reenact live` needs exactly one), when the file is
+    not a readable image, or when --out or --crop names IMAGE itself. Existing files are replaced
     only by complete ones.
 
     \b
@@ -199,9 +227,11 @@ def landmarks(image: Path, out: Path | None, crop_path: Path | None, as_json: bo
       reenact landmarks face.jpg
       reenact landmarks face.jpg --json --out /tmp/check.png
     """
+    from reenact.commands.live import parse_size
     from reenact.face.align import align_points
     from reenact.face.landmarks import create_detector
 
+    output_size = parse_size(size)
     out = out if out is not None else image.with_name(f"{image.stem}_landmarks.png")
     crop_path = crop_path if crop_path is not None else out.with_name(f"{image.stem}_crop.png")
     check_output(out, [image], what="annotated image", flag="--out", create_folder=True)
@@ -224,6 +254,7 @@ def landmarks(image: Path, out: Path | None, crop_path: Path | None, as_json: bo
             click.echo(json.dumps(report.__dict__, indent=2))
         raise InputError(f"{image} shows {report.n_faces} faces; reenact live needs exactly one",
                          hint="crop the photo to the one face you want to animate")
+    check_output_size(report, output_size)
     write_image(out, draw_landmarks(img, lm.points, lm.box))
     write_image(crop_path, align_points(lm.points).crop(img))
     report.annotated, report.crop = str(out), str(crop_path)
@@ -234,6 +265,12 @@ def landmarks(image: Path, out: Path | None, crop_path: Path | None, as_json: bo
     click.echo(f"{image}: {faces} found ({detector}); box {tuple(report.box)}, "
                f"{report.interocular_px:.0f} px between the eyes, roll {report.roll_deg:+.0f} deg, "
                f"yaw about {report.yaw_estimate:+.0f} deg")
+    ow, oh = report.output_size
+    uw, uh = report.used_size
+    used = (f"scaled {report.shown_scale:.2f}x to {uw}x{uh} once, at load" if (uw, uh) != (w, h)
+            else f"upscaled {report.shown_scale:.2f}x by the output" if report.shown_scale > 1 else "used as it is")
+    click.echo(f"in a {ow}x{oh} output: {w}x{h} photo {used}; "
+               f"{report.output_interocular_px:.0f} px between the eyes there")
     click.echo(f"wrote {out} (68 landmarks) and {crop_path} (aligned 256x256 crop)")
     for msg in report.warnings:
         click.echo(f"warning: {msg}")

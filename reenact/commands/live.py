@@ -12,7 +12,7 @@ import cv2
 from reenact.errors import InputError, NoFaceError, ReenactError
 from reenact.live.capture import VideoFileSource, parse_source
 from reenact.live.sinks import FILE_SUFFIXES
-from reenact.outputs import check_input_file, check_outputs, huge_target_warning
+from reenact.outputs import check_input_file, check_outputs
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,27 @@ def parse_size(value: str, flag: str = "--size") -> tuple[int, int]:
         raise ReenactError(f"{flag} {value}: width and height must be even (video encoders and Chrome need it)",
                            hint=f"e.g. {w + w % 2}x{h + h % 2}")
     return w, h
+
+
+#: A video file written without --size keeps the target photo's size, its long side capped at this.
+FILE_LONG_SIDE = 1920
+
+
+def is_file_output(spec: str) -> bool:
+    from reenact.live.sinks import FILE_SUFFIXES
+
+    return Path(spec).suffix.lower() in FILE_SUFFIXES
+
+
+def output_box(outputs, size: tuple[int, int] | None) -> tuple[int, int]:
+    """(width, height) of the largest picture any output shows: the target photo is scaled down to
+    fit it once, at load, so each frame costs what the output shows, not what the photo holds.
+
+    The virtual camera, window and null show ``size`` (default 1280x720); a video file ``size``,
+    or without it the photo's own size up to FILE_LONG_SIDE on its long side.
+    """
+    boxes = [size or ((FILE_LONG_SIDE, FILE_LONG_SIDE) if is_file_output(o) else (1280, 720)) for o in outputs]
+    return max(b[0] for b in boxes), max(b[1] for b in boxes)
 
 
 def set_threads(threads: int) -> None:
@@ -171,8 +192,9 @@ class LiveProcessor:
 @click.option("--max-frames", type=click.IntRange(min=1), default=None, help="Stop after N frames.")
 @click.option("--size", default=None,
               help="Output size WIDTHxHEIGHT (even numbers, at most 7680 a side), the target letterboxed into it: "
-                   "the virtual camera and window "
-                   "(default 1280x720) and, only when given, a video file (default: the target photo's size).")
+                   "the virtual camera and window (default 1280x720) and, only when given, a video file (default: the "
+                   f"target photo's size, its long side capped at {FILE_LONG_SIDE}). A larger photo is scaled down to "
+                   "it once, at load.")
 @click.option("--fps", type=click.FloatRange(min=0, min_open=True), default=30.0, show_default=True,
               help="Camera and virtual-camera frame rate.")
 @click.option("--camera-size", default="640x480", show_default=True, help="Webcam capture size.")
@@ -242,14 +264,16 @@ def live(targets, source, outputs, backend, weights, landmarks, calibration, cal
     else:
         click.echo("calibration: none — using the mean neutral face; press c in the preview or run `reenact calibrate`")
 
-    options = ReenactorOptions(smoothing=not no_smoothing, head_motion=head_motion, color_match=color_match)
+    options = ReenactorOptions(smoothing=not no_smoothing, head_motion=head_motion, color_match=color_match,
+                               output_size=output_box(outputs, file_size))
     reenactor = Reenactor(be, detector, neutral=neutral, options=options)
     for t in targets:
         load_target(Path(t), target_detector, reenactor)
-    for t, tg in zip(targets, reenactor.targets, strict=False):
-        huge = huge_target_warning(t, (tg.image.shape[1], tg.image.shape[0]), file_size if file_outputs else out_size)
-        if huge:
-            log.warning("%s", huge)
+    capped = [t for t in reenactor.targets if max(t.photo_size) > FILE_LONG_SIDE]
+    if file_size is None and capped and any(is_file_output(o) for o in outputs):
+        t = capped[0]
+        click.echo(f"output file: the target photo is {t.photo_size[0]}x{t.photo_size[1]}; written at "
+                   f"{t.size[0]}x{t.size[1]}, the long side capped at {FILE_LONG_SIDE} (--size WxH sets the size)")
     processor = LiveProcessor(reenactor, calibration or DEFAULT_NAME, calibration_dir,
                               auto_calibrate=auto_calibrate and neutral is None)
 
@@ -281,4 +305,8 @@ def live(targets, source, outputs, backend, weights, landmarks, calibration, cal
     click.echo(f"stopped ({stats.stopped_by}): {stats.frames_processed} frames processed, {stats.dropped} dropped, "
                f"{stats.fps:.1f} FPS")
     click.echo(format_summary(stats.timings))
+    for s in sinks:  # the virtual camera's own thread: how long a new frame waited to be pushed
+        timer = getattr(s, "timer", None)
+        if timer is not None and timer.stages():
+            click.echo(f"{s.name}: " + format_summary(timer.summary()))
     return 0

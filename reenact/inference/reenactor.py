@@ -2,7 +2,9 @@
 
 No threads here (the live runner owns them) and no torch: the networks run through a
 :class:`~reenact.inference.backend.Backend`. Everything about a target (landmarks, crop,
-mesh, full-resolution region) is computed once, in :meth:`Reenactor.set_target`.
+mesh, face region) is computed once, in :func:`prepare_target`. A target photo larger than the
+output shows it is scaled down to the output's size there, once, so each frame's paste-back costs
+what the output size asks, not what the photo's megapixels do.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import cv2
 import numpy as np
 
 from reenact.errors import InputError, NoFaceError
-from reenact.face.align import Alignment, align_points, similarity
+from reenact.face.align import Alignment, align_points, apply, invert, similarity
 from reenact.face.landmarks import FaceLandmarks, LandmarkDetector, check_image
 from reenact.face.topology import TEMPLATE_256, interocular
 from reenact.face.warp import image_mesh, warp_crop, warp_image
@@ -31,15 +33,21 @@ PASTE_INTERPOLATION = {"linear": cv2.INTER_LINEAR, "cubic": cv2.INTER_CUBIC, "la
 class Target:
     """A target face, prepared once: everything the per-frame path reuses."""
 
-    image: np.ndarray  # full-resolution BGR uint8
-    points: np.ndarray  # [68,2] landmarks in image pixels
-    align: Alignment  # image <-> canonical crop
-    crop: np.ndarray  # P_t, 256x256x3 uint8
+    image: np.ndarray  # BGR uint8 the output is composed on: the photo, scaled down to the output size
+    points: np.ndarray  # [68,2] landmarks in ``image`` pixels
+    align: Alignment  # ``image`` <-> canonical crop
+    crop: np.ndarray  # P_t, 256x256x3 uint8 (cut from the photo at its full resolution)
     crop_points: np.ndarray  # L_t, [68,2] in the crop
-    roi: tuple[int, int, int, int]  # x0, y0, x1, y1: the crop's footprint in the image
+    roi: tuple[int, int, int, int]  # x0, y0, x1, y1: the crop's footprint in ``image``
     feather: np.ndarray  # [256,256] float32 in [0,1]: where crop output may change the image
     n_faces: int = 1
     net: dict = field(default_factory=dict)  # per-target network inputs (paper: L_t raster)
+    photo_size: tuple[int, int] = (0, 0)  # (width, height) of the photo as loaded, before scaling
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) the target is used at: the size of every output frame."""
+        return self.image.shape[1], self.image.shape[0]
 
 
 @dataclass(frozen=True)
@@ -55,11 +63,16 @@ class ReenactorOptions:
     # Resampling of the full-resolution warp (guided paste-back): "cubic" keeps ~80 % of the target's
     # fine detail where the face moves by fractions of a pixel, "linear" ~45 % (BENCHMARKS.md).
     paste_interpolation: str = "cubic"
+    # (width, height) of the largest picture the output shows (the virtual camera's 1280x720): a
+    # larger target photo is scaled down to fit it once, when loaded. None: use the photo as it is.
+    output_size: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         if self.paste_interpolation not in PASTE_INTERPOLATION:
             raise ValueError(f"paste_interpolation must be one of {', '.join(PASTE_INTERPOLATION)}, "
                              f"got {self.paste_interpolation!r}")
+        if self.output_size is not None and (len(self.output_size) != 2 or min(self.output_size) < 1):
+            raise ValueError(f"output_size must be (width, height) >= 1, got {self.output_size}")
 
 
 def _feather_mask(size: int = 256) -> np.ndarray:
@@ -71,8 +84,33 @@ def _feather_mask(size: int = 256) -> np.ndarray:
     return cv2.GaussianBlur(m, (k, k), 0)
 
 
-def prepare_target(image: np.ndarray, detector: LandmarkDetector, cfg, landmarks: FaceLandmarks | None = None) -> Target:
-    """Detect and prepare a target image; NoFaceError when there is no face."""
+def fit_size(size: tuple[int, int], box: tuple[int, int] | None) -> tuple[int, int]:
+    """(width, height) of an image of ``size`` scaled down to fit inside ``box``, keeping its aspect
+    (the letterbox's own rounding); ``size`` itself when it already fits or there is no box."""
+    w, h = size
+    if box is None:
+        return w, h
+    scale = min(box[0] / w, box[1] / h)
+    if scale >= 1.0:
+        return w, h
+    return max(1, round(w * scale)), max(1, round(h * scale))
+
+
+def scale_matrix(size: tuple[int, int], new_size: tuple[int, int]) -> np.ndarray:
+    """2x3 affine from pixels of an image of ``size`` to pixels of it resized to ``new_size``
+    (OpenCV's pixel-centre convention, as cv2.resize samples)."""
+    sx, sy = new_size[0] / size[0], new_size[1] / size[1]
+    return np.array([[sx, 0.0, 0.5 * sx - 0.5], [0.0, sy, 0.5 * sy - 0.5]])
+
+
+def prepare_target(image: np.ndarray, detector: LandmarkDetector, cfg, landmarks: FaceLandmarks | None = None,
+                   output_size: tuple[int, int] | None = None) -> Target:
+    """Detect and prepare a target image; NoFaceError when there is no face.
+
+    ``output_size`` (width, height): the photo is scaled down once (area-averaged, as the
+    output's letterbox would) to fit it, and every frame is composed at that size; the
+    networks' 256x256 crop is still cut from the full-resolution photo.
+    """
     check_image(image)
     if image.ndim == 2:
         image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
@@ -82,12 +120,22 @@ def prepare_target(image: np.ndarray, detector: LandmarkDetector, cfg, landmarks
     al = align_points(lm.points)
     crop = al.crop(image)
     cpts = al.to_crop(lm.points)
+    points = lm.points.astype(np.float32)
     h, w = image.shape[:2]
+    size = fit_size((w, h), output_size)
+    if size != (w, h):
+        S = scale_matrix((w, h), size)  # photo px -> output px
+        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        points = apply(S, points)
+        S3 = np.vstack([S, [0, 0, 1]])
+        M = al.M @ np.linalg.inv(S3)  # output px -> crop
+        al = Alignment(M=M, Minv=invert(M), crop_size=al.crop_size)
+        log.info("target %dx%d scaled to %dx%d for the output, once", w, h, *size)
     corners = al.to_image(np.array([[0, 0], [255, 0], [255, 255], [0, 255]], np.float32))
     x0, y0 = np.floor(corners.min(0)).astype(int)
     x1, y1 = np.ceil(corners.max(0)).astype(int) + 1
-    roi = (max(0, int(x0)), max(0, int(y0)), min(w, int(x1)), min(h, int(y1)))
-    t = Target(image, lm.points.astype(np.float32), al, crop, cpts, roi, _feather_mask(), lm.n_faces)
+    roi = (max(0, int(x0)), max(0, int(y0)), min(size[0], int(x1)), min(size[1], int(y1)))
+    t = Target(image, points, al, crop, cpts, roi, _feather_mask(), lm.n_faces, photo_size=(w, h))
     if cfg.variant == "paper":
         t.net["L_t"] = raster(cfg, cpts)[None]  # [1,1,256,256]
     return t
@@ -130,7 +178,7 @@ class Reenactor:
     def add_target(self, image: np.ndarray, landmarks: FaceLandmarks | None = None) -> Target:
         if self.detector is None and landmarks is None:
             raise InputError("a target needs its landmarks when the reenactor has no detector")
-        t = prepare_target(image, self.detector, self.cfg, landmarks)
+        t = prepare_target(image, self.detector, self.cfg, landmarks, output_size=self.options.output_size)
         self.targets.append(t)
         return t
 
@@ -273,7 +321,7 @@ class Reenactor:
     # ------------------------------------------------------------------ paste-back
 
     def _paste_guided(self, tg: Target, jgen: np.ndarray, head: np.ndarray) -> np.ndarray:
-        """Warp the full-resolution target with the same triangles, add the upscaled residual in the mask."""
+        """Warp the target (at output size) with the same triangles, add the upscaled residual in the mask."""
         x0, y0, x1, y1 = tg.roi
         mesh = image_mesh(tg.points, tg.align.to_image(jgen), tg.align.M)  # image-pixel landmarks
         region = warp_image(tg.image, mesh, shape=(y1 - y0, x1 - x0), offset=(x0, y0), step=self.options.full_res_step,
@@ -345,4 +393,4 @@ def source_alignment_scale(points: np.ndarray) -> float:
     return interocular(points)
 
 
-__all__ = ["Reenactor", "ReenactorOptions", "Target", "prepare_target", "similarity"]
+__all__ = ["Reenactor", "ReenactorOptions", "Target", "fit_size", "prepare_target", "similarity"]

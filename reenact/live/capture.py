@@ -37,6 +37,7 @@ class Frame:
     t_capture: float  # seconds, monotonic clock, when the frame was read (latency origin)
     t_media: float = 0.0  # seconds into the stream: file position, or time since the camera opened
     new_segment: bool = False  # first frame after opening, a reconnect or a loop: reset trackers
+    t_due: float | None = None  # paced file: when the frame was due (t_capture - t_due = the capture thread's delay)
 
     def __post_init__(self) -> None:
         if not isinstance(self.image, np.ndarray):
@@ -348,6 +349,7 @@ class VideoFileSource:
             t_capture=self._clock(),
             t_media=self._pos / self._fps,
             new_segment=self._new_segment,
+            t_due=self._t0 + self._index / self._fps if self.config.paced else None,
         )
         self._new_segment = False
         self._index += 1
