@@ -32,9 +32,14 @@ def wheel(tmp_path_factory) -> Path:
 
 
 def test_the_wheel_carries_every_shipped_weights_file(wheel):
+    """Every file of every shipped weights folder (the default and, in weights/paper, the paper's system)."""
     names = set(zipfile.ZipFile(wheel).namelist())
-    shipped = {p.name for p in (ROOT / "reenact" / "weights").iterdir() if p.suffix in {".json", ".jsonl", ".safetensors", ".onnx", ".md"}}
-    assert {"config.json", "phi.safetensors", "omega.safetensors", "phi.onnx", "omega.onnx", "MODEL_CARD.md"} <= shipped
+    weights = ROOT / "reenact" / "weights"
+    shipped = {p.relative_to(weights).as_posix() for p in weights.rglob("*")
+               if p.is_file() and p.suffix in {".json", ".jsonl", ".safetensors", ".onnx", ".md"}}
+    net_files = {"config.json", "phi.safetensors", "omega.safetensors", "phi.onnx", "omega.onnx"}
+    assert net_files | {"MODEL_CARD.md"} <= shipped
+    assert {f"paper/{n}" for n in net_files} <= shipped
     assert {f"reenact/weights/{n}" for n in shipped} <= names
 
 
@@ -54,3 +59,21 @@ def test_the_default_weights_load_from_the_unpacked_wheel(wheel, tmp_path):
     site = str(tmp_path / "site")
     assert got["module"].startswith(site) and got["weights"].startswith(site)
     assert got["variant"] == "guided"
+
+
+def test_the_paper_weights_load_from_the_unpacked_wheel(wheel, tmp_path):
+    """`--weights paper` resolves inside the installed package and runs on ONNX Runtime from there."""
+    zipfile.ZipFile(wheel).extractall(tmp_path / "site")
+    code = (
+        "import json, reenact\n"
+        "from reenact.paths import resolve_weights\n"
+        "from reenact.eval.evaluate import load_model\n"
+        "folder = resolve_weights('paper')\n"
+        "m = load_model(folder, 'paper', 'onnx', 1)\n"
+        "print(json.dumps({'weights': str(folder), 'variant': m.cfg.variant}))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(tmp_path / "site")}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
+    got = json.loads(r.stdout.strip().splitlines()[-1])
+    assert got["weights"].startswith(str(tmp_path / "site")) and got["variant"] == "paper"
