@@ -56,14 +56,17 @@ def picture_grid(paper: Path, pix2pix: Path, data: Path, out: Path, cell: int = 
     gens = methods(models["default"], models["paper"], models["pix2pix"], mean_displacement(bank))
     rng = np.random.default_rng(0)
     pairs = [sets["photo"][i] for i in sorted(rng.choice(len(sets["photo"]), 3, replace=False))]
-    # video: from three different clips, each clip's pair with the largest expression change
-    best: dict[str, tuple[float, object]] = {}
-    for p in sets["video"]:
-        d = float(np.linalg.norm(bank.points[p.truth][48:68] - bank.points[p.target][48:68]))
-        group = bank.records[p.target].group
-        if d > best.get(group, (-1.0, None))[0]:
-            best[group] = (d, p)
-    pairs += [best[g][1] for g in sorted(best)[:3]]
+    # video: the three pairs with the largest mouth change (different frames; different clips first)
+    change = lambda p: float(np.linalg.norm(bank.points[p.truth][48:68] - bank.points[p.target][48:68]))  # noqa: E731
+    ranked = sorted(sets["video"], key=change, reverse=True)
+    chosen: list = []
+    for same_clip_ok in (False, True):
+        for p in ranked:
+            clips = {bank.records[q.target].group for q in chosen}
+            if len(chosen) < 3 and p.truth not in {q.truth for q in chosen} and (
+                    same_clip_ok or bank.records[p.target].group not in clips):
+                chosen.append(p)
+    pairs += chosen
     cols = ["target", "source", "truth", "warp", "guided", "pix2pix", "paper"]
     header = np.full((30, cell * len(cols), 3), 255, np.uint8)
     for j, name in enumerate(cols):
