@@ -5,7 +5,7 @@
 #   scripts/train_paper.sh [DATA] [RUN] [PHI_STEPS]
 # PHI_STEPS cuts Φ short (the shipped Φ stopped early; see the model card); without it, the paper's 400 epochs.
 # Every run resumes from its checkpoint when rerun. Φ validates every 10 epochs (it scores all 415
-# validation pairs; every epoch would double its time), Ω every epoch (32 pairs): the Fig. 5-6 curves.
+# validation pairs: every epoch took as long as the steps), Ω every epoch (32 pairs): the Fig. 5-6 curves.
 # Then: python scripts/ship_paper.py RUN/paper          (-> reenact/weights/paper, float16, + ONNX)
 #       reenact eval --split test --max-pairs 100 --paper-weights paper --pix2pix-weights RUN/pix2pix --out eval-test
 set -euo pipefail
