@@ -43,14 +43,18 @@ def test_the_wheel_carries_every_shipped_weights_file(wheel):
     assert {f"reenact/weights/{n}" for n in shipped} <= names
 
 
-def test_the_default_weights_load_from_the_unpacked_wheel(wheel, tmp_path):
-    """Unpacked outside the checkout and first on the path, the wheel's own copy is what loads."""
+@pytest.mark.parametrize("name, variant", [("default", "guided"), ("paper", "paper")])
+def test_the_shipped_weights_load_from_the_unpacked_wheel(wheel, tmp_path, name, variant):
+    """Unpacked outside the checkout and first on the path, the wheel's own copy is what loads:
+    the default weights, and the paper's system by its short name (`--weights paper`)."""
     zipfile.ZipFile(wheel).extractall(tmp_path / "site")
     code = (
-        "import json, reenact, reenact.paths as p\n"
+        "import json, reenact\n"
+        "from reenact.paths import resolve_weights\n"
         "from reenact.eval.evaluate import load_model\n"
-        "m = load_model(p.WEIGHTS_DIR, 'default', 'onnx', 1)\n"
-        "print(json.dumps({'module': reenact.__file__, 'weights': str(p.WEIGHTS_DIR), 'variant': m.cfg.variant}))\n"
+        f"folder = resolve_weights({name!r})\n"
+        f"m = load_model(folder, {name!r}, 'onnx', 1)\n"
+        "print(json.dumps({'module': reenact.__file__, 'weights': str(folder), 'variant': m.cfg.variant}))\n"
     )
     env = {**os.environ, "PYTHONPATH": str(tmp_path / "site")}
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
@@ -58,22 +62,4 @@ def test_the_default_weights_load_from_the_unpacked_wheel(wheel, tmp_path):
     got = json.loads(r.stdout.strip().splitlines()[-1])
     site = str(tmp_path / "site")
     assert got["module"].startswith(site) and got["weights"].startswith(site)
-    assert got["variant"] == "guided"
-
-
-def test_the_paper_weights_load_from_the_unpacked_wheel(wheel, tmp_path):
-    """`--weights paper` resolves inside the installed package and runs on ONNX Runtime from there."""
-    zipfile.ZipFile(wheel).extractall(tmp_path / "site")
-    code = (
-        "import json, reenact\n"
-        "from reenact.paths import resolve_weights\n"
-        "from reenact.eval.evaluate import load_model\n"
-        "folder = resolve_weights('paper')\n"
-        "m = load_model(folder, 'paper', 'onnx', 1)\n"
-        "print(json.dumps({'weights': str(folder), 'variant': m.cfg.variant}))\n"
-    )
-    env = {**os.environ, "PYTHONPATH": str(tmp_path / "site")}
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
-    assert r.returncode == 0, r.stderr
-    got = json.loads(r.stdout.strip().splitlines()[-1])
-    assert got["weights"].startswith(str(tmp_path / "site")) and got["variant"] == "paper"
+    assert got["variant"] == variant
