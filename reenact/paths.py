@@ -14,6 +14,27 @@ from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 WEIGHTS_DIR = PACKAGE_DIR / "weights"  # default trained weights shipped in the package
+# weights folders shipped in the package, by the short name `--weights NAME` accepts
+SHIPPED_WEIGHTS = {"default": WEIGHTS_DIR, "paper": WEIGHTS_DIR / "paper"}
+
+
+def resolve_weights(value: str | os.PathLike | None) -> Path:
+    """A ``--weights`` value as a folder: None is the shipped default, a shipped name ("default",
+    "paper") its folder inside the package, anything else a path. A name wins over a folder of the
+    same name in the working directory (write ``./paper`` for that), so the meaning never depends on
+    where reenact runs; an unknown bare name that is no folder either is refused, naming the choices."""
+    if value is None:
+        return WEIGHTS_DIR
+    text = os.fspath(value)
+    if text in SHIPPED_WEIGHTS:
+        return SHIPPED_WEIGHTS[text]
+    path = Path(text).expanduser()
+    if not path.exists() and "/" not in text and os.sep not in text:
+        from reenact.errors import WeightsError
+
+        raise WeightsError(f"no shipped weights named {text!r} and no folder {text!r}",
+                           hint=f"pass one of {', '.join(SHIPPED_WEIGHTS)} or a folder written by `reenact train`")
+    return path
 
 
 def _checkout_root() -> Path | None:

@@ -32,20 +32,29 @@ def wheel(tmp_path_factory) -> Path:
 
 
 def test_the_wheel_carries_every_shipped_weights_file(wheel):
+    """Every file of every shipped weights folder (the default and, in weights/paper, the paper's system)."""
     names = set(zipfile.ZipFile(wheel).namelist())
-    shipped = {p.name for p in (ROOT / "reenact" / "weights").iterdir() if p.suffix in {".json", ".jsonl", ".safetensors", ".onnx", ".md"}}
-    assert {"config.json", "phi.safetensors", "omega.safetensors", "phi.onnx", "omega.onnx", "MODEL_CARD.md"} <= shipped
+    weights = ROOT / "reenact" / "weights"
+    shipped = {p.relative_to(weights).as_posix() for p in weights.rglob("*")
+               if p.is_file() and p.suffix in {".json", ".jsonl", ".safetensors", ".onnx", ".md"}}
+    net_files = {"config.json", "phi.safetensors", "omega.safetensors", "phi.onnx", "omega.onnx"}
+    assert net_files | {"MODEL_CARD.md"} <= shipped
+    assert {f"paper/{n}" for n in net_files} <= shipped
     assert {f"reenact/weights/{n}" for n in shipped} <= names
 
 
-def test_the_default_weights_load_from_the_unpacked_wheel(wheel, tmp_path):
-    """Unpacked outside the checkout and first on the path, the wheel's own copy is what loads."""
+@pytest.mark.parametrize("name, variant", [("default", "guided"), ("paper", "paper")])
+def test_the_shipped_weights_load_from_the_unpacked_wheel(wheel, tmp_path, name, variant):
+    """Unpacked outside the checkout and first on the path, the wheel's own copy is what loads:
+    the default weights, and the paper's system by its short name (`--weights paper`)."""
     zipfile.ZipFile(wheel).extractall(tmp_path / "site")
     code = (
-        "import json, reenact, reenact.paths as p\n"
+        "import json, reenact\n"
+        "from reenact.paths import resolve_weights\n"
         "from reenact.eval.evaluate import load_model\n"
-        "m = load_model(p.WEIGHTS_DIR, 'default', 'onnx', 1)\n"
-        "print(json.dumps({'module': reenact.__file__, 'weights': str(p.WEIGHTS_DIR), 'variant': m.cfg.variant}))\n"
+        f"folder = resolve_weights({name!r})\n"
+        f"m = load_model(folder, {name!r}, 'onnx', 1)\n"
+        "print(json.dumps({'module': reenact.__file__, 'weights': str(folder), 'variant': m.cfg.variant}))\n"
     )
     env = {**os.environ, "PYTHONPATH": str(tmp_path / "site")}
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
@@ -53,7 +62,7 @@ def test_the_default_weights_load_from_the_unpacked_wheel(wheel, tmp_path):
     got = json.loads(r.stdout.strip().splitlines()[-1])
     site = str(tmp_path / "site")
     assert got["module"].startswith(site) and got["weights"].startswith(site)
-    assert got["variant"] == "guided"
+    assert got["variant"] == variant
 
 
 def _submodule_uses() -> dict[tuple[str, str], list[str]]:

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 import cv2
 
+from reenact.commands.weights_option import WEIGHTS, WEIGHTS_HELP
 from reenact.errors import InputError, ReenactError
 from reenact.outputs import check_input_file, check_outputs
 
@@ -55,7 +56,7 @@ def untrained_weights(variant: str, preset: str, folder: Path, onnx: bool) -> Pa
 @click.option("--warmup", type=click.IntRange(min=0), default=10, show_default=True)
 @click.option("--backend", "backends", default="onnx", show_default=True,
               help="Comma-separated backends, benched side by side: onnx, torch, tensorrt, auto.")
-@click.option("--weights", type=click.Path(path_type=Path), default=None, help="Weights folder (default: the shipped weights).")
+@click.option("--weights", type=WEIGHTS, default=None, help=WEIGHTS_HELP + " (default: default).")
 @click.option("--preset", type=click.Choice(["lite", "paper"]), default=None,
               help="With --untrained: the preset to build. Otherwise it must match the weights.")
 @click.option("--variant", type=click.Choice(["guided", "paper"]), default="guided", show_default=True,

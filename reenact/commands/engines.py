@@ -7,12 +7,12 @@ from pathlib import Path
 
 import click
 
+from reenact.commands.weights_option import WEIGHTS, WEIGHTS_HELP
 from reenact.errors import WeightsError
 
 
 @click.command("build-engines")
-@click.option("--weights", "weights", type=click.Path(path_type=Path), default=None,
-              help="Weights folder (config.json, phi/omega.safetensors). Default: the weights shipped with reenact.")
+@click.option("--weights", "weights", type=WEIGHTS, default=None, help=WEIGHTS_HELP + " (default: default).")
 @click.option("--out", "out", type=click.Path(path_type=Path), default=None,
               help="Engines folder. Default: reenact's engines folder (see --engines-dir / REENACT_HOME).")
 @click.option("--rebuild", is_flag=True, help="Build again even when matching engines exist.")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from reenact.commands.weights_option import WEIGHTS
 from reenact.errors import InputError, WeightsError
 
 
@@ -18,10 +19,10 @@ def default_data() -> Path | None:
 
 
 @click.command("eval")
-@click.option("--weights", type=click.Path(path_type=Path), default=None,
-              help="Weights to evaluate, the default method (default: the shipped weights).")
-@click.option("--paper-weights", type=click.Path(path_type=Path), default=None,
-              help="Also evaluate a `paper` variant folder (method `paper`).")
+@click.option("--weights", type=WEIGHTS, default=None,
+              help="Weights to evaluate, the default method: a shipped name or a folder (default: default).")
+@click.option("--paper-weights", type=WEIGHTS, default=None,
+              help="Also evaluate a `paper` variant (method `paper`): `paper` (the shipped one) or a folder.")
 @click.option("--pix2pix-weights", type=click.Path(path_type=Path), default=None,
               help="Also evaluate a pix2pix baseline folder (`reenact train omega --pix2pix`).")
 @click.option("--data", type=click.Path(path_type=Path), default=None,

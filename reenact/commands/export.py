@@ -6,12 +6,12 @@ from pathlib import Path
 
 import click
 
+from reenact.commands.weights_option import WEIGHTS, WEIGHTS_HELP
 from reenact.errors import InputError, ReenactError, WeightsError
 
 
 @click.command("export")
-@click.option("--weights", "weights", type=click.Path(path_type=Path), default=None,
-              help="Weights folder (config.json, phi/omega.safetensors). Default: the weights shipped with reenact.")
+@click.option("--weights", "weights", type=WEIGHTS, default=None, help=WEIGHTS_HELP + " (default: default).")
 @click.option("--out", "out", type=click.Path(path_type=Path), default=None,
               help="Where phi.onnx and omega.onnx go. Default: the weights folder.")
 @click.option("--no-fold-bn", is_flag=True, help="Keep BatchNorm layers (default: fold them into the convolutions).")

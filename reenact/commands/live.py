@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 import cv2
 
+from reenact.commands.weights_option import WEIGHTS, WEIGHTS_HELP
 from reenact.errors import InputError, NoFaceError, ReenactError
 from reenact.live.capture import VideoFileSource, parse_source
 from reenact.live.sinks import FILE_SUFFIXES
@@ -172,7 +173,7 @@ class LiveProcessor:
               help="vcam (virtual camera), window (preview), a file (.mp4/.avi/.mkv) or null; repeat for several.")
 @click.option("--backend", default="auto", show_default=True,
               help="auto (TensorRT engines if built, else ONNX Runtime, else PyTorch), onnx, torch or tensorrt.")
-@click.option("--weights", type=click.Path(path_type=Path), default=None, help="Weights folder (default: the shipped weights).")
+@click.option("--weights", type=WEIGHTS, default=None, help=WEIGHTS_HELP + " (default: default).")
 @click.option("--landmarks", "landmarks", type=click.Choice(["dlib", "mediapipe"]), default="dlib", show_default=True)
 @click.option("--calibration", default=None,
               help="Calibration profile name or path (default: the 'default' profile when it exists).")
