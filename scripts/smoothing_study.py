@@ -42,7 +42,7 @@ def clip_landmarks(folder: Path, cache: Path | None) -> dict[str, tuple[np.ndarr
 
     det = create_detector("dlib")
     out = {}
-    for path in sorted(folder.glob("*.mpg")) + sorted(folder.glob("*.mp4")):
+    for path in sorted(p for ext in ("mpg", "mp4", "flv") for p in folder.glob(f"*.{ext}")):
         cap = cv2.VideoCapture(str(path))
         fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
         pts = []
