@@ -43,6 +43,15 @@ def grid_clips(shared_data, smoothing_study) -> dict[str, tuple[np.ndarray, floa
 
 
 @pytest.fixture(scope="session")
+def cremad_clips(shared_data, smoothing_study) -> dict[str, tuple[np.ndarray, float]]:
+    """dlib's landmarks on every frame of the CREMA-D clips (expressive; evaluation only), as grid_clips."""
+    clips = smoothing_study.clip_landmarks(shared_data / "cremad", None)
+    if len(clips) < 2:
+        pytest.skip("fewer than two CREMA-D clips in ../shared/data/cremad")
+    return clips
+
+
+@pytest.fixture(scope="session")
 def astronaut() -> np.ndarray:
     """scikit-image's astronaut (public domain), BGR uint8."""
     data = pytest.importorskip("skimage.data", reason="scikit-image (dev extra) provides the astronaut face")
