@@ -268,15 +268,15 @@ DEFAULT_SCRIPT: tuple[Segment, ...] = tuple(
 
 
 def scripted_driver(neutral: np.ndarray, script: tuple[Segment, ...] = DEFAULT_SCRIPT, fps: float = 30.0,
-                    noise: float = 0.0, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+                    noise: float = 0.0, seed: int = 0, tail_s: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """Landmarks of a neutral face ([68,2], any image's pixels) moved along ``script``, one frame
-    every 1/fps s until the last segment ends plus 1 s, with optional Gaussian noise (``noise`` x
+    every 1/fps s until the last segment ends plus ``tail_s`` (at rest), with optional Gaussian noise (``noise`` x
     eye distance, dlib's is ~0.01). Segments add up: a blink on a squint closes the squinted eye.
     Returns (points [T,68,2] float32, times [T] seconds)."""
     base = np.asarray(neutral, np.float64)
     if base.shape != (68, 2):
         raise ValueError(f"neutral must be [68,2], got {base.shape}")
-    t = np.arange(int(round((max(s.end_s for s in script) + 1.0) * fps))) / fps
+    t = np.arange(int(round((max(s.end_s for s in script) + tail_s) * fps))) / fps
     frames = np.repeat(base[None], len(t), 0)
     for seg in script:
         amounts = seg.curve(t)
