@@ -134,10 +134,10 @@ class RunningNeutral:
 
     The window alone would absorb any expression held for half of it (raised brows while
     listening, a squint while laughing): within 5 s it would be the "neutral" face and vanish from
-    the output. Following slowly after the first ``settle`` frames (1800 frames = a minute at
-    30 fps), an expression held 10 s keeps ~90 % of its amplitude to its end (the window: 0 %);
-    one held from the very first frames is still taken as the neutral face, as nothing tells them
-    apart.
+    the output. Following slowly after the first ``settle`` frames (5 s at 30 fps; ``slow``: 1800
+    frames, a minute), an expression held 10 s after 6 s of talking keeps 83-88 % of its amplitude
+    to its end (the window alone: ~0 %; scripted faces, ``tests/test_calibration.py``). One held
+    from the very first seconds is still taken as the neutral face: nothing tells them apart.
     """
 
     def __init__(self, window: int = 150, quantile: float = 0.10, settle: int = 150, slow: int = 1800) -> None:

@@ -238,6 +238,8 @@ def test_running_neutral_takes_the_calmest_mouths_seen_in_the_crop() -> None:
         RunningNeutral(window=0)
     with pytest.raises(ValueError, match="quantile"):
         RunningNeutral(quantile=0.0)
+    with pytest.raises(ValueError, match="settle and slow"):
+        RunningNeutral(slow=0)
 
 
 @pytest.mark.slow
