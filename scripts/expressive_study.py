@@ -164,8 +164,7 @@ def main() -> None:
                 idx = [int(7.0 * FPS), int(16.5 * FPS), int(20.5 * FPS), int(23.5 * FPS), int(25.8 * FPS)]
             cv2.imwrite(str(a.out / f"{dname}_{tg}.png"), strip(frames, runs["before"], runs["now"], idx))
     (a.out / "results.json").write_text(json.dumps(results, indent=1, default=lambda v: None))
-    cols = list(next(iter(results.values())))
-    cols += [c for r in results.values() for c in r if c not in cols]
+    cols = list(dict.fromkeys(c for r in results.values() for c in r))
     print("\n| driver target setting | " + " | ".join(cols) + " |")
     print("|:--|" + "--:|" * len(cols))
     for name, r in results.items():
