@@ -16,7 +16,8 @@ Each driver drives each ``--targets`` London neutral photo twice: with the setti
 today's defaults. It prints a markdown table of ``reenact.eval.expressive``'s measures (following
 of brow height, eye opening, mouth opening and width; blink depth; teeth area over the driver's;
 brow-hold retention on the scripted driver; landmark jitter over the driver's) and writes
-``--out``/<driver>_<target>.png: driver | before | now at chosen frames, and results.json.
+``--out``/<driver>_<target>.png: driver | before | now at chosen frames, results.json and the
+per-frame features (<driver>_<target>_<setting>.npz).
 
     python scripts/expressive_study.py --data ../shared/data --targets 012,029 --out /tmp/expressive
 """
@@ -106,9 +107,11 @@ def jitter(points: np.ndarray) -> float:
     return 1000 * float(np.sqrt(np.nanmean((d2 ** 2).sum(-1))))
 
 
-def measures(frames, outs, drv_pts, det, t: np.ndarray | None) -> dict[str, float]:
+def measures(frames, outs, drv_pts, det, t: np.ndarray | None, save: Path | None = None) -> dict[str, float]:
     out_pts = ex.redetect(outs, det)
     d, o = ex.face_features(drv_pts), ex.face_features(out_pts)
+    if save is not None:  # per-frame features [T,4] (expressive.FEATURES) for a closer look
+        np.savez(save, driver=d, output=o)
     res = {f"{k} following": v for k, v in ex.following(d, o).items()}
     res["blink depth"] = ex.blink_depth(d[:, 1], o[:, 1])
     res["driver blink depth"] = ex.blink_depth(d[:, 1], d[:, 1])
@@ -140,29 +143,34 @@ def main() -> None:
     ap.add_argument("--driver-photo", default="005", help="London neutral photo for the scripted driver")
     ap.add_argument("--out", required=True, type=Path)
     ap.add_argument("--max-frames", type=int, default=None, help="cut each driver (a quick check)")
+    ap.add_argument("--drivers", default="cremad,scripted", help="which drivers to run")
+    ap.add_argument("--settings", default="before,now", help="which settings to run")
     a = ap.parse_args()
     a.out.mkdir(parents=True, exist_ok=True)
     backend = create_backend("onnx", WEIGHTS_DIR, threads=1)
     det = create_detector("dlib")
-    drivers = {"cremad": (cremad_frames(a.data / "cremad"), None)}
-    drivers["scripted"] = scripted_frames(cv2.imread(str(a.data / "london" / "neutral" / f"{a.driver_photo}.jpg")), det)
+    names = a.drivers.split(",")
+    drivers = {"cremad": (cremad_frames(a.data / "cremad"), None)} if "cremad" in names else {}
+    if "scripted" in names:
+        drivers["scripted"] = scripted_frames(cv2.imread(str(a.data / "london" / "neutral" / f"{a.driver_photo}.jpg")), det)
     results = {}
     for dname, (frames, t) in drivers.items():
         frames = frames[:a.max_frames]
         for tg in a.targets.split(","):
             target = a.data / "london" / "neutral" / f"{tg}.jpg"
             runs = {}
-            for setting in ("before", "now"):
+            for setting in a.settings.split(","):
                 t0 = time.perf_counter()
                 outs, drv = run(frames, backend, target, before=setting == "before")
                 runs[setting] = outs
-                results[f"{dname} {tg} {setting}"] = measures(frames, outs, drv, det, t if t is not None and len(frames) > HOLD["end"][1] * FPS else None)
+                results[f"{dname} {tg} {setting}"] = measures(frames, outs, drv, det, t if t is not None and len(frames) > HOLD["end"][1] * FPS else None,
+                                                              save=a.out / f"{dname}_{tg}_{setting}.npz")
                 print(f"{dname} {tg} {setting}: {len(frames)} frames in {time.perf_counter() - t0:.0f} s", flush=True)
             f = ex.face_features(drv)
             idx = sorted({int(np.nanargmax(f[:, 0])), int(np.nanargmin(f[:, 1])), int(np.nanargmax(f[:, 2])), len(frames) // 2})
             if t is not None and len(frames) > HOLD["end"][1] * FPS:
                 idx = [int(7.0 * FPS), int(16.5 * FPS), int(20.5 * FPS), int(23.5 * FPS), int(25.8 * FPS)]
-            cv2.imwrite(str(a.out / f"{dname}_{tg}.png"), strip(frames, runs["before"], runs["now"], idx))
+            cv2.imwrite(str(a.out / f"{dname}_{tg}.png"), strip(frames, *(runs.get(k, frames) for k in ("before", "now")), idx))
     (a.out / "results.json").write_text(json.dumps(results, indent=1, default=lambda v: None))
     cols = list(dict.fromkeys(c for r in results.values() for c in r))
     print("\n| driver target setting | " + " | ".join(cols) + " |")
