@@ -10,7 +10,8 @@ own recent frames, the mouth from those where it is least open) until the first 
 rest; with auto-calibration off, the mean neutral face (``TEMPLATE_256``) is used. Neither may take
 a held expression (raised brows, a frown, a squint, a smile held for seconds) for the neutral face,
 or the expression vanishes from the output while it is held: the stand-in follows slowly once it
-has settled, and the automatic capture refuses a still face whose brows or eyes differ from it.
+has settled, and the automatic capture refuses a still face whose brows, eyes or mouth corners
+differ from it.
 """
 
 from __future__ import annotations
@@ -189,24 +190,40 @@ class RunningNeutral:
 #: only 0.69 of the opening (scripts/expressive_study.py; 0.7 let it through as a neutral face).
 MAX_BROW_SHIFT = 0.04
 MIN_EYE_RATIO = 0.8
+#: Nor is a mouth more than this much wider than the stand-in's, or its corners this much higher
+#: (eye distances) against the upper lip: a closed-lip smile held still. GRID rest faces against
+#: the stand-in: width 1.00-1.07, corners -0.012 to +0.033; the scripted smile re-detected on a
+#: warped photo: width 1.16.
+MAX_MOUTH_WIDENING = 1.10
+MAX_CORNER_RISE = 0.05
 _LIDS = ((37, 41), (38, 40), (43, 47), (44, 46))
 
 
-def upper_face_change(face: np.ndarray, reference: np.ndarray) -> list[str]:
-    """How a face's brows and eyes differ from a reference face, in words (empty when alike);
-    both [68,2] in the canonical crop."""
+def expression_change(face: np.ndarray, reference: np.ndarray) -> list[str]:
+    """How a face's brows, eyes and mouth corners differ from a reference face, in words (empty
+    when alike); both [68,2] in the canonical crop."""
     iod = interocular(reference)
     shift = float((reference[19:25, 1].mean() - face[19:25, 1].mean()) / iod)  # inner brows (a frown); > 0: higher
 
     def opening(p: np.ndarray) -> float:
         return float(np.mean([np.linalg.norm(p[a] - p[b]) for a, b in _LIDS]))
 
+    def width(p: np.ndarray) -> float:
+        return float(np.linalg.norm(p[54] - p[48]))
+
+    def corners(p: np.ndarray) -> float:  # corners above the upper lip's centre: > 0
+        return float(p[[51, 62], 1].mean() - p[[48, 54], 1].mean())
+
     ratio = opening(face) / max(opening(reference), 1e-6)
+    widening = width(face) / max(width(reference), 1e-6)
+    rise = (corners(face) - corners(reference)) / iod
     seen = []
     if abs(shift) > MAX_BROW_SHIFT:
         seen.append(f"the brows are {'raised' if shift > 0 else 'lowered'} ({abs(shift):.2f} of the eye distance)")
     if ratio < MIN_EYE_RATIO or ratio > 1 / MIN_EYE_RATIO:
         seen.append(f"the eyes are {'narrowed' if ratio < 1 else 'wide open'} ({ratio:.0%} of your usual opening)")
+    if widening > MAX_MOUTH_WIDENING or rise > MAX_CORNER_RISE:
+        seen.append(f"the mouth looks like it is smiling ({widening:.0%} of your usual width)")
     return seen
 
 
@@ -277,8 +294,9 @@ class NeutralCapture:
 
     Time comes from the frames' timestamps, so a video file calibrates the same at any speed.
     With ``require_rest`` and a ``reference`` (the session's :class:`RunningNeutral`), a still
-    face whose brows or eyes differ from the reference's estimate (:func:`upper_face_change`:
-    raised brows, a frown, a squint held still) is not taken either.
+    face whose brows, eyes or mouth corners differ from the reference's estimate
+    (:func:`expression_change`: raised brows, a frown, a squint, a closed-lip smile held still) is
+    not taken either.
     """
 
     def __init__(self, config: CaptureConfig | None = None, detector: str = "dlib",
@@ -324,7 +342,7 @@ class NeutralCapture:
             findings = mouth = not_at_rest(mean)
             if c.require_rest and self.reference is not None and self.reference.estimate is not None:
                 # the median: a blink inside the still second is not a squint
-                findings = mouth + upper_face_change(np.median(crops, axis=0), self.reference.estimate)
+                findings = mouth + expression_change(np.median(crops, axis=0), self.reference.estimate)
             if findings and c.require_rest:
                 self._window.clear()
                 self._rejected = f"relax your face{' and close your lips' if mouth else ''} ({findings[0]})"

@@ -305,7 +305,7 @@ def test_automatic_calibration_keeps_a_held_expression(kind: str, col: int, take
     follows slowly once settled); the window alone, as before, absorbed it entirely; and the
     capture before took the raised brows and the smile as the neutral face (the frown and the
     squint rose slowly enough for its still second to begin before them)."""
-    from reenact.calibration import upper_face_change
+    from reenact.calibration import expression_change
     from reenact.eval.expressive import Segment, face_features, retention, scripted_driver, talking
 
     fps = 30.0
@@ -324,21 +324,23 @@ def test_automatic_calibration_keeps_a_held_expression(kind: str, col: int, take
     assert capture.done and capture.findings == []  # taken on the relaxed face after the hold
     # (its still second may begin in the last, slow frames of the release: within 2 px of 64)
     np.testing.assert_allclose(capture.result, TEMPLATE_256, atol=2.0)
-    assert upper_face_change(capture.result, TEMPLATE_256) == []
+    assert expression_change(capture.result, TEMPLATE_256) == []
     assert kept(RunningNeutral(), None)[0] >= 0.8
     assert kept(RunningNeutral(slow=1), None)[0] < 0.1
     old = kept(RunningNeutral(slow=1), NeutralCapture(CaptureConfig(require_rest=True)))[0]
     assert (old < 0.1) == taken_before, old
 
 
-def test_upper_face_change_names_brows_and_eyes() -> None:
-    from reenact.calibration import upper_face_change
+def test_expression_change_names_brows_eyes_and_smile() -> None:
+    from reenact.calibration import expression_change
     from reenact.eval.expressive import move
 
     face = TEMPLATE_256.astype(np.float64)
-    assert upper_face_change(face, face) == []
-    assert upper_face_change(move(face, "brows", 0.2), face) == []  # 0.03 of the eye distance: within
-    assert "brows are raised" in upper_face_change(move(face, "brows", 1.0), face)[0]
-    assert "brows are lowered" in upper_face_change(move(face, "frown", 1.0), face)[0]
-    assert "eyes are narrowed" in upper_face_change(move(face, "squint", 1.0), face)[0]
-    assert "wide open" in upper_face_change(face, move(face, "squint", 1.0))[0]
+    assert expression_change(face, face) == []
+    assert expression_change(move(face, "brows", 0.2), face) == []  # 0.03 of the eye distance: within
+    assert "brows are raised" in expression_change(move(face, "brows", 1.0), face)[0]
+    assert "brows are lowered" in expression_change(move(face, "frown", 1.0), face)[0]
+    assert "eyes are narrowed" in expression_change(move(face, "squint", 1.0), face)[0]
+    assert "wide open" in expression_change(face, move(face, "squint", 1.0))[0]
+    assert "smiling" in expression_change(move(face, "smile", 1.0), face)[0]
+    assert expression_change(move(face, "smile", 0.2), face) == []
