@@ -60,14 +60,14 @@ HOLD = {"before": (6.0, 6.5), "start": (6.8, 7.3), "end": (16.3, 16.8)}  # secon
 
 
 def cremad_frames(folder: Path) -> list[np.ndarray]:
+    """Every frame of the CREMA-D clips, one clip after another (BGR uint8)."""
     frames = []
     for path in sorted(folder.glob("*.flv")):
         cap = cv2.VideoCapture(str(path))
-        while True:
-            ok, f = cap.read()
-            if not ok:
-                break
+        ok, f = cap.read()
+        while ok:
             frames.append(f)
+            ok, f = cap.read()
         cap.release()
     return frames
 
