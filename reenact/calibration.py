@@ -6,8 +6,12 @@ target. :class:`NeutralCapture` waits until the landmarks have been still for ab
 second, averages those frames in the canonical 256x256 crop and gives a
 :class:`CalibrationProfile`. Profiles are JSON files in ``reenact.paths.calibration_dir()``,
 written atomically. Without a profile, live mode stands in :class:`RunningNeutral` (the actor's
-own recent frames, the mouth from those where it is least open) until the first still second;
-with auto-calibration off, the mean neutral face (``TEMPLATE_256``) is used.
+own recent frames, the mouth from those where it is least open) until the first still second at
+rest; with auto-calibration off, the mean neutral face (``TEMPLATE_256``) is used. Neither may take
+a held expression (raised brows, a frown, a squint, a smile held for seconds) for the neutral face,
+or the expression vanishes from the output while it is held: the stand-in follows slowly once it
+has settled, and the automatic capture refuses a still face whose brows, eyes or mouth corners
+differ from it.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from reenact.errors import ReenactError
 from reenact.face.align import align_points
 from reenact.face.expression import not_at_rest
 from reenact.face.smoothing import normalise
-from reenact.face.topology import TEMPLATE_256, mouth_opening
+from reenact.face.topology import TEMPLATE_256, interocular, mouth_opening
 from reenact.paths import calibration_dir
 from reenact.weights_io import atomic_write_bytes
 
@@ -115,7 +119,9 @@ class RunningNeutral:
     """A stand-in neutral face until the actor calibrates, from their own recent frames (canonical
     crop): the per-point median of the last ``window`` frames, with the chin and lips taken from
     the ``quantile`` of those frames with the least open mouth, of those only the ones with closed
-    lips; until such a frame is seen, the mean neutral face's chin and lips.
+    lips; until such a frame is seen, the mean neutral face's chin and lips. After ``settle``
+    frames the estimate no longer jumps to that window's figure but moves towards it by 1/``slow``
+    of the way each frame (an exponential follow over ``slow`` frames; ``slow=1``: no lag).
 
     The mean neutral face puts the template's face shape where the actor's belongs, and the
     difference shows on the target as an expression (narrowed eyes, raised brows, a stretched
@@ -126,18 +132,29 @@ class RunningNeutral:
     for the mean face, mouth and chin 2.14 vs 3.52 px (a plain median: 3.98); after 5 frames
     0.79 and 2.15 px (256² crop; quantile and threshold chosen on these same clips;
     ``tests/test_calibration.py``).
+
+    The window alone would absorb any expression held for half of it (raised brows while
+    listening, a squint while laughing): within 5 s it would be the "neutral" face and vanish from
+    the output. Following slowly after the first ``settle`` frames (5 s at 30 fps; ``slow``: 1800
+    frames, a minute), an expression held 10 s after 6 s of talking keeps 83-88 % of its amplitude
+    to its end (the window alone: ~0 %; scripted faces, ``tests/test_calibration.py``). One held
+    from the very first seconds is still taken as the neutral face: nothing tells them apart.
     """
 
-    def __init__(self, window: int = 150, quantile: float = 0.10) -> None:
+    def __init__(self, window: int = 150, quantile: float = 0.10, settle: int = 150, slow: int = 1800) -> None:
         if window < 1:
             raise ValueError(f"window must be >= 1, got {window}")
         if not 0.0 < quantile <= 1.0:
             raise ValueError(f"quantile must be in (0, 1], got {quantile}")
+        if settle < 1 or slow < 1:
+            raise ValueError(f"settle and slow must be >= 1 frame, got {settle} and {slow}")
         self.quantile = quantile
+        self.settle, self.slow = settle, slow
         self._buf = np.empty((window, 68, 2), np.float32)
         self._open = np.empty(window, np.float64)  # mouth opening of each held frame
         self._n = 0  # frames held (<= window)
         self._next = 0  # ring position of the next frame
+        self.seen = 0  # frames with a face so far
         self.estimate: np.ndarray | None = None  # [68,2] float32 once a face was seen
 
     def update(self, points: np.ndarray | None) -> np.ndarray | None:
@@ -150,6 +167,7 @@ class RunningNeutral:
         self._open[self._next] = mouth_opening(crop)
         self._next = (self._next + 1) % len(self._buf)
         self._n = min(self._n + 1, len(self._buf))
+        self.seen += 1
         held = self._buf[:self._n]
         est = np.median(held, axis=0)
         k = max(1, int(np.ceil(self.quantile * self._n)))
@@ -157,8 +175,56 @@ class RunningNeutral:
         calm = calm[self._open[calm] < _CLOSED_MOUTH]
         est[_MOUTH_AND_CHIN] = (np.median(held[calm][:, _MOUTH_AND_CHIN], axis=0) if len(calm)
                                 else TEMPLATE_256[_MOUTH_AND_CHIN])
+        if self.estimate is not None and self.seen > self.settle:
+            est = self.estimate + (est - self.estimate) / self.slow
         self.estimate = est.astype(np.float32)
         return self.estimate
+
+
+#: A still face whose inner brows (19-24) sit this far (eye distances, canonical crop) from the stand-in's, or
+#: whose eyes are open less than MIN_EYE_RATIO (more than its inverse) of the stand-in's, holds an
+#: expression. On the six GRID clips the closing rest face's brows are within 0.008 of the
+#: stand-in's and its eyes 0.88-1.06 of its opening (one speaker ends with his eyes half shut:
+#: 0.56, refused); the scripted expressions (``eval.expressive.move``) move the brows 0.08-0.15
+#: and squint the eyes to 0.4, but dlib re-detected on a photo warped that way sees the squint at
+#: only 0.69 of the opening (scripts/expressive_study.py; 0.7 let it through as a neutral face).
+MAX_BROW_SHIFT = 0.04
+MIN_EYE_RATIO = 0.8
+#: Nor is a mouth more than this much wider than the stand-in's, or its corners this much higher
+#: (eye distances) against the upper lip: a closed-lip smile held still. GRID rest faces against
+#: the stand-in: width 1.00-1.07, corners -0.012 to +0.033; the scripted smile re-detected on a
+#: warped photo: width 1.16.
+MAX_MOUTH_WIDENING = 1.10
+MAX_CORNER_RISE = 0.05
+_LIDS = ((37, 41), (38, 40), (43, 47), (44, 46))
+
+
+def expression_change(face: np.ndarray, reference: np.ndarray) -> list[str]:
+    """How a face's brows, eyes and mouth corners differ from a reference face, in words (empty
+    when alike); both [68,2] in the canonical crop."""
+    iod = interocular(reference)
+    shift = float((reference[19:25, 1].mean() - face[19:25, 1].mean()) / iod)  # inner brows (a frown); > 0: higher
+
+    def opening(p: np.ndarray) -> float:
+        return float(np.mean([np.linalg.norm(p[a] - p[b]) for a, b in _LIDS]))
+
+    def width(p: np.ndarray) -> float:
+        return float(np.linalg.norm(p[54] - p[48]))
+
+    def corners(p: np.ndarray) -> float:  # corners above the upper lip's centre: > 0
+        return float(p[[51, 62], 1].mean() - p[[48, 54], 1].mean())
+
+    ratio = opening(face) / max(opening(reference), 1e-6)
+    widening = width(face) / max(width(reference), 1e-6)
+    rise = (corners(face) - corners(reference)) / iod
+    seen = []
+    if abs(shift) > MAX_BROW_SHIFT:
+        seen.append(f"the brows are {'raised' if shift > 0 else 'lowered'} ({abs(shift):.2f} of the eye distance)")
+    if ratio < MIN_EYE_RATIO or ratio > 1 / MIN_EYE_RATIO:
+        seen.append(f"the eyes are {'narrowed' if ratio < 1 else 'wide open'} ({ratio:.0%} of your usual opening)")
+    if widening > MAX_MOUTH_WIDENING or rise > MAX_CORNER_RISE:
+        seen.append(f"the mouth looks like it is smiling ({widening:.0%} of your usual width)")
+    return seen
 
 
 def profile_path(name: str, directory: str | os.PathLike | None = None) -> Path:
@@ -227,11 +293,17 @@ class NeutralCapture:
     """Feeds per-frame landmarks; completes once they were still for ``hold_s`` seconds.
 
     Time comes from the frames' timestamps, so a video file calibrates the same at any speed.
+    With ``require_rest`` and a ``reference`` (the session's :class:`RunningNeutral`), a still
+    face whose brows, eyes or mouth corners differ from the reference's estimate
+    (:func:`expression_change`: raised brows, a frown, a squint, a closed-lip smile held still) is
+    not taken either.
     """
 
-    def __init__(self, config: CaptureConfig | None = None, detector: str = "dlib") -> None:
+    def __init__(self, config: CaptureConfig | None = None, detector: str = "dlib",
+                 reference: RunningNeutral | None = None) -> None:
         self.config = config or CaptureConfig()
         self.detector = detector
+        self.reference = reference
         self.reset()
 
     def reset(self) -> None:
@@ -267,10 +339,13 @@ class NeutralCapture:
         if held >= c.hold_s and len(self._window) >= c.min_frames:
             crops = [align_points(p).to_crop(p) for _, _, p in self._window]
             mean = np.mean(crops, axis=0).astype(np.float32)
-            findings = not_at_rest(mean)
+            findings = mouth = not_at_rest(mean)
+            if c.require_rest and self.reference is not None and self.reference.estimate is not None:
+                # the median: a blink inside the still second is not a squint
+                findings = mouth + expression_change(np.median(crops, axis=0), self.reference.estimate)
             if findings and c.require_rest:
                 self._window.clear()
-                self._rejected = f"relax your face and close your lips ({findings[0]})"
+                self._rejected = f"relax your face{' and close your lips' if mouth else ''} ({findings[0]})"
                 return CaptureStatus("not_relaxed", 0.0, motion, self._rejected)
             self.result, self.frames_used, self.findings = mean, len(crops), findings
             return CaptureStatus("done", 1.0, motion, f"neutral face captured from {self.frames_used} frames")

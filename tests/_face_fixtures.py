@@ -33,13 +33,23 @@ def smoothing_study():
     return module
 
 
+def _clips(shared_data: Path, smoothing_study, folder: str, what: str) -> dict[str, tuple[np.ndarray, float]]:
+    clips = smoothing_study.clip_landmarks(shared_data / folder, None)
+    if len(clips) < 2:
+        pytest.skip(f"fewer than two {what} clips in ../shared/data/{folder}")
+    return clips
+
+
 @pytest.fixture(scope="session")
 def grid_clips(shared_data, smoothing_study) -> dict[str, tuple[np.ndarray, float]]:
     """dlib's landmarks on every frame of every GRID clip: {clip: ([T,68,2] image px, fps)}, once a session."""
-    clips = smoothing_study.clip_landmarks(shared_data / "grid", None)
-    if len(clips) < 2:
-        pytest.skip("fewer than two GRID clips in ../shared/data/grid")
-    return clips
+    return _clips(shared_data, smoothing_study, "grid", "GRID")
+
+
+@pytest.fixture(scope="session")
+def cremad_clips(shared_data, smoothing_study) -> dict[str, tuple[np.ndarray, float]]:
+    """dlib's landmarks on every frame of the CREMA-D clips (expressive; evaluation only), as grid_clips."""
+    return _clips(shared_data, smoothing_study, "cremad", "CREMA-D")
 
 
 @pytest.fixture(scope="session")

@@ -153,7 +153,7 @@ class LiveProcessor:
         the automatic one (not saved) waits for a face at rest, so a still smile is not taken."""
         from reenact.calibration import CaptureConfig, NeutralCapture
 
-        self.capture = NeutralCapture(CaptureConfig(require_rest=not save))
+        self.capture = NeutralCapture(CaptureConfig(require_rest=not save), reference=None if save else self.running)
         self.save = save
         self.message = "calibrating: hold still with a relaxed face"
 

@@ -10,10 +10,12 @@ the eye centres, unit = interocular distance), so the same parameters work for a
 the camera and one far away. Timestamps are passed in (seconds); there is no clock inside.
 Tune with ``beta=0`` first (``mincutoff`` against jitter), then raise ``beta`` against lag.
 
-The points that carry fast expressions (lips, eyes, chin: ``topology.EXPRESSION_POINTS``) get
-a larger ``beta`` than the rest: with one ``beta`` for all, speech lagged 1.5 frames and reached
-77 % of its mouth opening, eye closings 58 % of their depth, on real GRID clips
-(``scripts/smoothing_study.py``; BENCHMARKS.md).
+The points that carry expressions get their own filters (``topology``): the mouth and chin a
+large ``beta`` (with one ``beta`` of 0.5 for all points, speech lagged 1.5 frames and reached 77 %
+of its mouth opening on real GRID clips), the eyes a larger one still so that a blink's few frames
+get through, and the brows a low ``mincutoff`` (steady at rest) with a ``beta`` that lets a raise
+through within two frames. Only the nose and jaw sides, which no expression moves fast, are held
+hard. Figures: ``scripts/smoothing_study.py`` on GRID and CREMA-D clips; BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from reenact.face.topology import EXPRESSION_POINTS, eye_centres
+from reenact.face.topology import BROW_POINTS, EYE_POINTS, MOUTH_POINTS, eye_centres
 
 
 @dataclass(frozen=True)
@@ -95,8 +97,9 @@ class LandmarkSmoother:
     """One Euro smoothing of [68,2] landmarks in face-normalised coordinates.
 
     The face's position (eye midpoint) and scale (interocular distance) are filtered by
-    their own One Euro filters in pixels, the shape in normalised units (the expression points
-    with ``expression``, the others with ``shape``), then mapped back.
+    their own One Euro filters in pixels, the shape in normalised units, by group: the mouth and
+    chin with ``expression``, the eyes with ``eyes``, the brows with ``brows``, the rest (nose,
+    jaw sides) with ``shape``; then mapped back.
     Call :meth:`reset` when tracking is lost so the next face does not glide in from the
     old one.
     """
@@ -106,20 +109,29 @@ class LandmarkSmoother:
         shape: OneEuroConfig | None = None,
         pose: OneEuroConfig | None = None,
         expression: OneEuroConfig | None = None,
+        eyes: OneEuroConfig | None = None,
+        brows: OneEuroConfig | None = None,
     ) -> None:
         # Shape in interocular units; pose (origin, scale) in pixels, so it needs a smaller
         # beta: one pixel per second is slow motion there. Lips open for a syllable at ~1-2
-        # interocular units per second, so the expression points need beta ~20 for their cutoff
-        # to reach tens of Hz while they move; at rest their speed is ~0 and they stay smoothed.
+        # interocular units per second, so the mouth needs beta ~20 for its cutoff to reach tens
+        # of Hz while it moves; at rest its speed is ~0 and it stays smoothed. A blink closes in
+        # 2-4 frames: beta 40 (20 reached 75 % of a 2-frame closing, 40 reaches 85 %). Brows rise
+        # slower but are still most of the time: mincutoff 0.3 Hz holds them, beta 10 lets a
+        # raise reach 98 % of its height 2 frames after dlib's (beta 0.5: 68 %).
         self.shape_filter = OneEuroFilter(shape or OneEuroConfig(mincutoff=1.0, beta=0.5, dcutoff=1.0))
         self.expression_filter = OneEuroFilter(expression or OneEuroConfig(mincutoff=1.0, beta=20.0, dcutoff=1.0))
+        self.eye_filter = OneEuroFilter(eyes or OneEuroConfig(mincutoff=1.0, beta=40.0, dcutoff=1.0))
+        self.brow_filter = OneEuroFilter(brows or OneEuroConfig(mincutoff=0.3, beta=10.0, dcutoff=1.0))
         self.pose_filter = OneEuroFilter(pose or OneEuroConfig(mincutoff=1.0, beta=0.05, dcutoff=1.0))
-        self._fast = np.zeros(68, bool)
-        self._fast[list(EXPRESSION_POINTS)] = True
+        group = np.zeros(68, np.int8)  # 0 shape, 1 mouth and chin, 2 eyes, 3 brows
+        group[list(MOUTH_POINTS)], group[list(EYE_POINTS)], group[list(BROW_POINTS)] = 1, 2, 3
+        self._groups = [(group == g, f) for g, f in enumerate(
+            (self.shape_filter, self.expression_filter, self.eye_filter, self.brow_filter))]
 
     def reset(self) -> None:
-        self.shape_filter.reset()
-        self.expression_filter.reset()
+        for _, f in self._groups:
+            f.reset()
         self.pose_filter.reset()
 
     def __call__(self, points: np.ndarray, t: float) -> np.ndarray:
@@ -133,6 +145,6 @@ class LandmarkSmoother:
         norm, origin, scale = normalise(points.astype(np.float64))
         pose = self.pose_filter(np.array([origin[0], origin[1], scale]), t)
         shape = np.empty_like(norm)
-        shape[~self._fast] = self.shape_filter(norm[~self._fast], t)
-        shape[self._fast] = self.expression_filter(norm[self._fast], t)
+        for mask, f in self._groups:
+            shape[mask] = f(norm[mask], t)
         return (shape * pose[2] + pose[:2]).astype(np.float32)

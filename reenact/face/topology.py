@@ -40,9 +40,12 @@ MIRROR: tuple[int, ...] = tuple(
 #: Expression-stable alignment anchors: eye corners and the nose (not the mouth or jaw).
 ANCHORS: tuple[int, ...] = (36, 39, 42, 45, 27, 28, 29, 30, 31, 33, 35)
 
-#: Points that carry fast expressions (speech, blinks): the chin, the eyes and the lips. The
-#: landmark smoother lets these follow quickly and holds the rest (brows, nose, jaw sides) steady.
-EXPRESSION_POINTS: tuple[int, ...] = tuple(range(4, 13)) + tuple(range(36, 68))
+#: Points that carry expressions, by how the landmark smoother treats them (the rest, nose and jaw
+#: sides, is held steady): the mouth and chin (speech), the eyes (blinks, squints), the brows.
+MOUTH_POINTS: tuple[int, ...] = tuple(range(4, 13)) + tuple(range(48, 68))
+EYE_POINTS: tuple[int, ...] = tuple(range(36, 48))
+BROW_POINTS: tuple[int, ...] = tuple(range(17, 27))
+EXPRESSION_POINTS: tuple[int, ...] = tuple(sorted(MOUTH_POINTS + EYE_POINTS + BROW_POINTS))
 
 #: Lower face (where expressions live): jaw below the cheekbones, nose bottom, lips.
 LOWER_FACE: tuple[int, ...] = tuple(range(2, 15)) + (31, 33, 35)
