@@ -180,9 +180,9 @@ class LiveProcessor:
 @click.option("--calibration-dir", default=None, help="Folder of calibration profiles.")
 @click.option("--auto-calibrate/--no-auto-calibrate", default=True, show_default=True,
               help="Without a saved profile: take the first second you hold still with a relaxed face "
-                   "(lips closed, no smile) as your neutral face "
+                   "(lips closed, no smile, brows and eyes as they usually are) as your neutral face "
                    "(this session only; until then your own recent frames stand in, the lips from those with "
-                   "your mouth closed). "
+                   "your mouth closed, following a held expression only slowly). "
                    "--no-auto-calibrate: the mean neutral face.")
 @click.option("--engines-dir", default=None, help="Folder of built TensorRT engines.")
 @click.option("--head-motion", is_flag=True,
@@ -221,8 +221,8 @@ def live(targets, source, outputs, backend, weights, landmarks, calibration, cal
     o overlay, n/p next/previous target, q or Esc quit. Ctrl-C, SIGTERM and SIGHUP stop too: the
     file is finished and the exit status is 0. A run that never found a face exits 2.
     Without a calibration profile the first second you hold still with a relaxed face (lips
-    closed, no smile) becomes your neutral face for the session (until then, your own recent
-    frames stand in;
+    closed, no smile, brows and eyes as they usually are) becomes your neutral face for the
+    session (until then, your own recent frames stand in;
     --no-auto-calibrate: the mean neutral face); run `reenact calibrate` first, or press c, to
     save one.
     """
