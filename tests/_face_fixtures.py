@@ -5,19 +5,21 @@ Imported by the test modules that use them: `from _face_fixtures import tiny_ban
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+#: ../shared/data beside the checkout; REENACT_TEST_DATA points elsewhere (a git worktree, a CI cache)
+SHARED_DATA = Path(os.environ.get("REENACT_TEST_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
 
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not (SHARED_DATA / "london").is_dir():
-        pytest.skip("the shared face data (../shared/data) is absent")
+        pytest.skip(f"the shared face data is absent ({SHARED_DATA}; set REENACT_TEST_DATA to its folder)")
     return SHARED_DATA
 
 

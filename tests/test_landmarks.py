@@ -20,7 +20,9 @@ skimage_data = pytest.importorskip("skimage.data", reason="scikit-image provides
 dlib_detector = pytest.importorskip("reenact.face.dlib_detector", reason="dlib (dlib-bin) is not installed")
 
 REFERENCE = Path(__file__).parent / "data" / "astronaut_landmarks.json"
-LONDON = Path(__file__).resolve().parents[2] / "shared" / "data" / "london"
+from _face_fixtures import SHARED_DATA  # noqa: E402
+
+LONDON = SHARED_DATA / "london"
 TOL_PX = 3.0
 MAX_YAW = 25.0  # degrees; the command warns above this
 

@@ -21,7 +21,9 @@ from reenact.face.flip import flip_image, flip_points
 skimage_data = pytest.importorskip("skimage.data", reason="scikit-image provides the astronaut test image")
 
 REFERENCE = Path(__file__).parent / "data" / "astronaut_landmarks.json"
-LONDON = Path(__file__).resolve().parents[2] / "shared" / "data" / "london"
+from _face_fixtures import SHARED_DATA  # noqa: E402
+
+LONDON = SHARED_DATA / "london"
 
 
 @pytest.fixture(scope="module")
