@@ -13,6 +13,7 @@ and why it failed.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import logging
 import os
 from collections.abc import Callable
