@@ -24,9 +24,9 @@ def _reenactor(folder, neutral):
 def case(tiny_bank, astronaut, astronaut_points):  # noqa: F811
     """A target prepared by the live path (full astronaut photo) and a bank holding that very crop plus
     a driver from another 'person' of the tiny bank: (bank, pair, target landmarks)."""
+    from reenact.data.datasets import FaceBank, FaceRecord, Pair
     from reenact.face.landmarks import FaceLandmarks
     from reenact.inference.reenactor import prepare_target
-    from reenact.training.datasets import FaceBank, FaceRecord, Pair
 
     tg = prepare_target(astronaut, None, type("C", (), {"variant": "guided"})(),
                         FaceLandmarks(points=astronaut_points, found=True, n_faces=1))

@@ -29,11 +29,11 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from reenact.data.datasets import FaceBank, Pair, build_bank, make_pairs
 from reenact.errors import InputError, WeightsError
 from reenact.face.topology import mouth_opening
 from reenact.face.warp import warp_crop
 from reenact.generate import generate_crop
-from reenact.training.datasets import FaceBank, Pair, build_bank, make_pairs
 
 log = logging.getLogger(__name__)
 

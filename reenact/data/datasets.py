@@ -12,7 +12,7 @@ the two stages need, all in the canonical crop:
 Layouts known (``detect_layouts``): the London set (``neutral/NNN.jpg`` + ``smiling/NNN.jpg``
 or the original ``neutral_front/NNN_03.jpg`` + ``smiling_front/NNN_08.jpg``), a folder of
 videos (GRID or a user's own; ``identities.csv`` optional), RaFD and CK+
-(``reenact.training.datasets_licensed``). A folder holding several of these uses them all.
+(``reenact.data.licensed``). A folder holding several of these uses them all.
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ def _video_records(root: Path) -> list[FaceRecord]:
 
 def detect_layouts(root: str | os.PathLike) -> dict[str, Path]:
     """Find the dataset layouts under a folder: {name: folder}. Raises with the known layouts."""
-    from reenact.training import datasets_licensed as lic
+    from reenact.data import licensed as lic
 
     root = Path(root)
     if not root.is_dir():
@@ -133,7 +133,7 @@ def detect_layouts(root: str | os.PathLike) -> dict[str, Path]:
 
 def load_records(root: str | os.PathLike) -> list[FaceRecord]:
     """All face records of every layout found under ``root``."""
-    from reenact.training import datasets_licensed as lic
+    from reenact.data import licensed as lic
 
     records: list[FaceRecord] = []
     for name, folder in detect_layouts(root).items():

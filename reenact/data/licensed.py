@@ -1,7 +1,7 @@
 """Loaders for the paper's datasets, RaFD and CK+, which need a signed licence.
 
 Neither can be redistributed, so these loaders are tested on small fake trees that mimic
-their file naming. Both yield :class:`~reenact.training.datasets.FaceRecord` photos.
+their file naming. Both yield :class:`~reenact.data.datasets.FaceRecord` photos.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ def is_rafd(folder: Path) -> bool:
 
 def rafd_records(folder: Path, angle: str = "090", gaze: str = "frontal") -> list:
     """Frontal-camera RaFD photos; 'neutral' is the neutral expression."""
-    from reenact.training.datasets import FaceRecord
+    from reenact.data.datasets import FaceRecord
 
     out = []
     for f in sorted(folder.iterdir()):
@@ -41,7 +41,7 @@ def is_ckplus(folder: Path) -> bool:
 def ckplus_records(folder: Path) -> list:
     """CK+ sequences: the first frame is the subject's neutral, the last (peak) frame carries
     the sequence's emotion from ``Emotion/`` (sequences without a label are 'unlabelled')."""
-    from reenact.training.datasets import FaceRecord
+    from reenact.data.datasets import FaceRecord
 
     out = []
     images = folder / "cohn-kanade-images"
