@@ -25,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_models import cpu_model  # noqa: E402
 
 from reenact.config import TrainConfig  # noqa: E402
+from reenact.data.datasets import build_bank  # noqa: E402
 from reenact.paths import WEIGHTS_DIR  # noqa: E402
-from reenact.training.datasets import build_bank  # noqa: E402
 from reenact.training.trainer import Trainer  # noqa: E402
 from reenact.weights_io import read_config  # noqa: E402
 

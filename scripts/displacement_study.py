@@ -19,8 +19,8 @@ import argparse
 
 import numpy as np
 
+from reenact.data.datasets import build_bank, make_pairs
 from reenact.eval.evaluate import mean_displacement, select_pairs
-from reenact.training.datasets import build_bank, make_pairs
 
 MOUTH = slice(48, 68)
 

@@ -23,11 +23,11 @@ import json
 import cv2
 import numpy as np
 
+from reenact.data.datasets import build_bank
 from reenact.eval.evaluate import _Scorer, load_model, mean_displacement, methods, score_pairs, select_pairs
 from reenact.face.topology import PARTS, mouth_opening
 from reenact.face.warp import warp_crop
 from reenact.paths import WEIGHTS_DIR
-from reenact.training.datasets import build_bank
 
 
 def sharpen(out: np.ndarray, target: np.ndarray, amount: float, sigma: float = 1.0) -> np.ndarray:

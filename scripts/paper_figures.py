@@ -45,9 +45,9 @@ def curves(paper: Path, pix2pix: Path, out: Path) -> None:
 
 
 def picture_grid(paper: Path, pix2pix: Path, data: Path, out: Path, cell: int = 128) -> None:
+    from reenact.data.datasets import build_bank
     from reenact.eval.evaluate import load_model, mean_displacement, methods, select_pairs
     from reenact.paths import WEIGHTS_DIR
-    from reenact.training.datasets import build_bank
 
     models = {"default": load_model(WEIGHTS_DIR, "default", "onnx", 2), "paper": load_model(paper, "paper", "onnx", 2),
               "pix2pix": load_model(pix2pix, "pix2pix", "torch", 2)}

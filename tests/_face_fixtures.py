@@ -73,10 +73,10 @@ def astronaut_points(astronaut) -> np.ndarray:
 @pytest.fixture(scope="session")
 def tiny_bank(astronaut, astronaut_points):
     """A FaceBank of synthetic talking clips of real faces: 3 'people' (astronaut, mirrored, darker)."""
+    from reenact.data.datasets import FaceBank, FaceRecord
     from reenact.face.align import align_points
     from reenact.face.flip import flip_image, flip_points
     from reenact.synthetic import open_mouth, talking_frames
-    from reenact.training.datasets import FaceBank, FaceRecord
 
     people = {
         "a": (astronaut, astronaut_points),

@@ -57,7 +57,8 @@ class FakeBackend(CheckedBackend):
 def test_importing_reenact_imports_no_torch_or_tensorrt():
     code = (
         "import sys, reenact, reenact.cli, reenact.inference.backend, reenact.inference.onnx_backend, "
-        "reenact.inference.tensorrt_backend, reenact.inference.engines, reenact.inference.metadata, "
+        "reenact.inference.tensorrt_backend, reenact.inference.engines, reenact.inference.manifest, "
+        "reenact.inference.metadata, "
         "reenact.inference.samples\n"
         "bad = sorted(m for m in ('torch', 'torch_tensorrt', 'tensorrt') if m in sys.modules)\n"
         "print(','.join(bad))\n"

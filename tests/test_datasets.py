@@ -8,9 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
+from reenact.data import datasets as D
+from reenact.data.licensed import ckplus_records, rafd_records
 from reenact.errors import InputError
-from reenact.training import datasets as D
-from reenact.training.datasets_licensed import ckplus_records, rafd_records
 
 
 def _write(path: Path, img: np.ndarray) -> None:

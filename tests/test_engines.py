@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from reenact.errors import BackendError
-from reenact.inference import engines
+from reenact.inference import engines, manifest
 from reenact.inference import tensorrt_backend as trt_backend
 from reenact.inference.backend import create_backend
 
@@ -42,25 +42,25 @@ def lite_weights(weights_factory):
     ("weights_sha256", "0" * 64, "weights (sha256)"),
 ])
 def test_each_manifest_mismatch_is_detected(lite_weights, field, value, label):
-    expected = engines.expected_manifest(lite_weights, ENV)
-    assert engines.check_manifest(dict(expected), expected) == []
+    expected = manifest.expected_manifest(lite_weights, ENV)
+    assert manifest.check_manifest(dict(expected), expected) == []
     stale = {**expected, field: value}
-    problems = engines.check_manifest(stale, expected)
+    problems = manifest.check_manifest(stale, expected)
     assert len(problems) == 1 and problems[0].startswith(label + ":")
     if field not in ("weights_sha256",):
         assert repr(value) in problems[0] and repr(expected[field]) in problems[0]
 
 
 def test_manifest_mismatch_lists_all_differences(lite_weights):
-    expected = engines.expected_manifest(lite_weights, ENV)
+    expected = manifest.expected_manifest(lite_weights, ENV)
     stale = {**expected, "gpu_name": "Tesla T4", "sm": "7.5", "tensorrt": "10.0"}
-    assert len(engines.check_manifest(stale, expected)) == 3
-    assert len(engines.check_manifest({}, expected)) == len(engines.MATCH_FIELDS)
+    assert len(manifest.check_manifest(stale, expected)) == 3
+    assert len(manifest.check_manifest({}, expected)) == len(manifest.MATCH_FIELDS)
 
 
 def test_weights_fingerprint_changes_with_the_weights(lite_weights, weights_factory):
-    a = engines.weights_fingerprint(lite_weights)
-    b = engines.weights_fingerprint(weights_factory("guided", seed=12))
+    a = manifest.weights_fingerprint(lite_weights)
+    b = manifest.weights_fingerprint(weights_factory("guided", seed=12))
     assert a["combined"] != b["combined"] and len(a["combined"]) == 64
     assert set(a) == {"combined", "phi.safetensors", "omega.safetensors"}
 

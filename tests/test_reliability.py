@@ -166,7 +166,7 @@ def test_sigterm_and_sighup_stop_live_like_ctrl_c(sig, face, talking, tmp_path):
 
 def test_the_landmark_cache_is_never_half_written(tmp_path, monkeypatch):
     """The cache used a fixed '.tmp' name, no fsync: a crash at the rename left the temporary file behind."""
-    from reenact.training.datasets import LandmarkCache
+    from reenact.data.datasets import LandmarkCache
 
     (tmp_path / "data").mkdir()
     cache = LandmarkCache(tmp_path / "data", cache_dir=tmp_path / "cache")

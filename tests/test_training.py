@@ -395,7 +395,7 @@ def test_train_extra_loss_flag(capsys):
 def test_training_seed_does_not_move_people_between_splits(monkeypatch, tmp_path, capsys):
     """--seed changes initialisation and batches only; the person split follows --split-seed
     (default 0, eval's default), so a second training seed cannot train on test people."""
-    import reenact.training.datasets as ds
+    import reenact.data.datasets as ds
     from reenact.errors import ReenactError
 
     seen = []

@@ -32,8 +32,8 @@ def build_engines(weights: Path | None, out: Path | None, rebuild: bool, device:
     if not (weights / "config.json").is_file():
         raise WeightsError(f"no trained weights in {weights} (config.json missing)",
                            hint="pass --weights DIR with a folder written by `reenact train`")
-    from reenact.inference.engines import MANIFEST_NAME
     from reenact.inference.engines import build_engines as build
+    from reenact.inference.manifest import MANIFEST_NAME
     from reenact.inference.tensorrt_backend import import_torch_tensorrt
 
     import_torch_tensorrt()  # says how to install it when missing

@@ -17,6 +17,7 @@ import click
 import numpy as np
 
 from reenact.errors import InputError, NoFaceError
+from reenact.face.expression import expression_warning
 from reenact.outputs import check_output, check_outputs, huge_target_warning, write_image
 
 log = logging.getLogger(__name__)
@@ -101,21 +102,6 @@ def yaw_estimate_deg(points_crop: np.ndarray) -> float:
         return 90.0
     asym = 2.0 * float(np.mean(ratios)) - 1.0
     return float(np.degrees(np.arctan(2.0 * asym)))
-
-
-def expression_warning(points: np.ndarray) -> str | None:
-    """A warning when the face in a target photo is smiling or has its mouth open, else None.
-
-    Live mode adds the actor's change of expression to the target's own one, so a smiling
-    target smiles while the actor is relaxed and grins when they smile.
-    """
-    from reenact.face.expression import not_at_rest
-
-    seen = not_at_rest(points)
-    if not seen:
-        return None
-    return (" and ".join(seen) + ": the target keeps its own expression while you are relaxed and yours is "
-            "added to it; a photo with a relaxed face and closed lips works best")
 
 
 def analyse(image: np.ndarray, landmarks, report: FaceReport) -> None:

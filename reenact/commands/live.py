@@ -84,7 +84,7 @@ def load_target(path: Path, detector, reenactor) -> None:
     if lm.n_faces > 1:
         raise InputError(f"target {path} shows {lm.n_faces} faces; reenact needs exactly one",
                          hint="crop the photo to the one face you want to animate")
-    from reenact.commands.landmarks import expression_warning
+    from reenact.face.expression import expression_warning
 
     warning = expression_warning(lm.points)
     if warning is not None:

@@ -119,7 +119,7 @@ def train(stage, data, out, variant, preset, steps, epochs, batch_size, seed, sp
             raise ReenactError(f"dataset folder not found: {data}" if not Path(data).exists() else
                                f"--data {data} is a file; it must be the folder holding the data set",
                                hint="e.g. --data ../shared/data")
-        from reenact.training.datasets import build_bank, make_pairs
+        from reenact.data.datasets import build_bank, make_pairs
         from reenact.training.trainer import init_distributed
 
         init_distributed()

@@ -29,11 +29,11 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from reenact.data.datasets import FaceBank, Pair, build_bank, make_pairs
 from reenact.errors import InputError, WeightsError
 from reenact.face.topology import mouth_opening
 from reenact.face.warp import warp_crop
-from reenact.inputs import from_net, guided_omega_input, paper_omega_input, raster, to_net
-from reenact.training.datasets import FaceBank, Pair, build_bank, make_pairs
+from reenact.generate import generate_crop
 
 log = logging.getLogger(__name__)
 
@@ -64,24 +64,9 @@ class Model:
 
     def generate(self, bank: FaceBank, p: Pair, jgen_override: np.ndarray | None = None) -> np.ndarray:
         """The generated crop for a pair; ``jgen_override`` replaces Φ's J_gen (the oracle)."""
-        P_t, L_t = bank.crops[p.target], bank.points[p.target]
-        L_s, J_s = bank.points[p.source], bank.points[p.source_neutral]
-        if self.cfg.variant == "guided":
-            if jgen_override is not None:
-                jgen = np.asarray(jgen_override, np.float32)
-            else:
-                jgen = self.phi(L_s[None], J_s[None], L_t[None])[0]  # [68,2]
-            x, warped = guided_omega_input(P_t, L_t, jgen, self.cfg)
-            head = self.omega(x[None])[0]  # [4,256,256]: residual (3) and mask (1)
-            return from_net(np.clip(to_net(warped) + head[3:4] * head[:3], -1, 1))
-        if self.pix2pix:
-            jimg = raster(self.cfg, L_s)  # the source's landmark image, no Φ
-        elif jgen_override is not None:
-            jimg = raster(self.cfg, jgen_override)
-        else:
-            jimg = self.phi(raster(self.cfg, L_s)[None], raster(self.cfg, L_t)[None])[0]  # [1,256,256]
-        y = self.omega(paper_omega_input(P_t, jimg)[None])[0]  # [3,256,256]
-        return from_net(y)
+        return generate_crop(self.cfg, self.phi, self.omega, bank.crops[p.target], bank.points[p.target],
+                             bank.points[p.source], bank.points[p.source_neutral],
+                             jgen=jgen_override, pix2pix=self.pix2pix).crop()
 
 
 def _folder_config(folder: Path) -> tuple[object, dict]:

@@ -16,12 +16,12 @@ from reenact.errors import InputError
 def four_pair_expression_error(weights_dir: str | os.PathLike, data_root: str | os.PathLike,
                                cache_dir: str | os.PathLike | None = None, backend: str = "onnx") -> float:
     """Mean landmark distance (crop px) between the re-detected generated face and J_o on 4 test pairs."""
+    from reenact.data.datasets import build_bank, make_pairs
     from reenact.eval.metrics import expression_error
     from reenact.face.dlib_detector import DlibDetector
     from reenact.face.landmarks import FaceLandmarks
     from reenact.inference.backend import create_backend
     from reenact.inference.reenactor import Reenactor
-    from reenact.training.datasets import build_bank, make_pairs
 
     bank = build_bank(data_root, cache_dir=cache_dir, progress=False)
     pairs = [p for p in make_pairs(bank, "test") if p.kind == "photo"][:4]

@@ -86,6 +86,12 @@ class DlibDetector:
     """
 
     name = "dlib"
+    weak_score = WEAK_SCORE  # the tracker asks the detector, so tracking.py needs no dlib import
+
+    @staticmethod
+    def rectangle(x0: int, y0: int, x1: int, y1: int) -> dlib.rectangle:
+        """A dlib rectangle (the tracker builds the rects it hands back to :meth:`landmarks_in`)."""
+        return dlib.rectangle(int(x0), int(y0), int(x1), int(y1))
 
     def __init__(self, detect_width: int = 320, upsample: int = 0, redetect_every: int = 10) -> None:
         self.detect_width = detect_width  # frames wider than this are downscaled for the HOG detector

@@ -39,3 +39,16 @@ def not_at_rest(points: np.ndarray) -> list[str]:
     if width > MAX_MOUTH_WIDTH or lift > MAX_CORNER_LIFT:
         seen.append("the face looks like it is smiling")
     return seen
+
+
+def expression_warning(points: np.ndarray) -> str | None:
+    """A warning when the face in a target photo is smiling or has its mouth open, else None.
+
+    Live mode adds the actor's change of expression to the target's own one, so a smiling
+    target smiles while the actor is relaxed and grins when they smile.
+    """
+    seen = not_at_rest(points)
+    if not seen:
+        return None
+    return (" and ".join(seen) + ": the target keeps its own expression while you are relaxed and yours is "
+            "added to it; a photo with a relaxed face and closed lips works best")

@@ -15,8 +15,10 @@ result is empty (``found=False``) and the next frames search the whole frame aga
 tracker recovers when the face re-enters. With several faces, the largest of the sure ones is
 followed (``dlib_detector.rank_faces``); a weak hit alone waits for the thorough search.
 
-The tracker is dlib-specific: it needs ``detector.faces(image, region)`` (rectangles, best
-first), ``detector.scored_faces(image)`` and ``detector.landmarks_in(image, rect)`` from :class:`~reenact.face.dlib_detector.DlibDetector`.
+The tracker follows a :class:`~reenact.face.dlib_detector.DlibDetector` without importing it (or
+dlib): it asks the detector for ``faces(image, region)`` (rectangles, best first),
+``scored_faces(image)``, ``landmarks_in(image, rect)``, ``detect(image)``, ``rectangle(x0, y0, x1, y1)``
+(a rect of the detector's kind) and ``weak_score`` (below it a hit is weak).
 """
 
 from __future__ import annotations
@@ -73,17 +75,14 @@ def _rect_relation(rect, box: tuple[int, int, int, int]) -> tuple[float, float, 
     return (rcx - bcx) / bw, (rcy - bcy) / bh, rect.width() / bw, rect.height() / bh
 
 
-def _rect_from(box: tuple[int, int, int, int], rel: tuple[float, float, float, float]):
-    """A dlib rectangle from a landmark box and the detector-rect relation."""
-    from reenact.face import dlib_detector  # dlib is imported only there
-
+def _rect_from(box: tuple[int, int, int, int], rel: tuple[float, float, float, float]) -> tuple[int, int, int, int]:
+    """The detector rect (x0, y0, x1, y1) from a landmark box and the detector-rect relation."""
     bx0, by0, bx1, by1 = box
     bw, bh = max(bx1 - bx0, 1), max(by1 - by0, 1)
     cx = (bx0 + bx1) / 2 + rel[0] * bw
     cy = (by0 + by1) / 2 + rel[1] * bh
     w, h = rel[2] * bw, rel[3] * bh
-    return dlib_detector.dlib.rectangle(int(round(cx - w / 2)), int(round(cy - h / 2)),
-                                        int(round(cx + w / 2)), int(round(cy + h / 2)))
+    return int(round(cx - w / 2)), int(round(cy - h / 2)), int(round(cx + w / 2)), int(round(cy + h / 2))
 
 
 def face_patch(gray: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -156,7 +155,7 @@ class LandmarkTracker:
         st.since_detect += 1
         if st.since_detect >= self.redetect_every:
             return self._redetect(gray, "periodic")
-        rect = _rect_from(st.landmarks.box, st.rect_from_box)
+        rect = self.detector.rectangle(*_rect_from(st.landmarks.box, st.rect_from_box))
         res = self.detector.landmarks_in(gray, rect, n_faces=st.n_faces)
         why = _implausible(st.landmarks.box, res.box)
         if why is None:
@@ -190,10 +189,8 @@ class LandmarkTracker:
 
     def _acquire(self, gray: np.ndarray) -> FaceLandmarks:
         """Full-frame search: downscaled every frame; the thorough ``detect`` every N lost frames."""
-        from reenact.face.dlib_detector import WEAK_SCORE
-
         found = self.detector.scored_faces(gray)
-        if found and found[0][1] >= WEAK_SCORE:
+        if found and found[0][1] >= self.detector.weak_score:
             return self._start(gray, found[0][0], len(found), "detect")
         if found:
             # A weak hit: real faces often score this low when downscaled, and so does clutter.
@@ -229,8 +226,6 @@ class LandmarkTracker:
 
     def _faces_in_region(self, gray: np.ndarray, box: tuple[int, int, int, int]) -> list:
         """Detector rects in a region around ``box``, the region scaled so the face is ~REGION_FACE_PX."""
-        from reenact.face import dlib_detector
-
         h, w = gray.shape[:2]
         size = _box_size(box)
         m = REGION_MARGIN * size
@@ -247,7 +242,7 @@ class LandmarkTracker:
             scale = 1.0
         rects = self.detector.faces(np.ascontiguousarray(region))
         return [
-            dlib_detector.dlib.rectangle(int(r.left() / scale) + x0, int(r.top() / scale) + y0,
-                                         int(r.right() / scale) + x0, int(r.bottom() / scale) + y0)
+            self.detector.rectangle(int(r.left() / scale) + x0, int(r.top() / scale) + y0,
+                                    int(r.right() / scale) + x0, int(r.bottom() / scale) + y0)
             for r in rects
         ]

@@ -19,9 +19,10 @@ import numpy as np
 from reenact.errors import InputError, NoFaceError
 from reenact.face.align import Alignment, align_points, apply, invert, similarity
 from reenact.face.landmarks import FaceLandmarks, LandmarkDetector, check_image
-from reenact.face.topology import TEMPLATE_256, interocular
-from reenact.face.warp import image_mesh, warp_crop, warp_image
-from reenact.inputs import from_net, guided_omega_input, paper_omega_input, raster
+from reenact.face.topology import TEMPLATE_256
+from reenact.face.warp import image_mesh, warp_image
+from reenact.generate import Generated, generate_crop
+from reenact.inputs import from_net, raster
 
 log = logging.getLogger(__name__)
 
@@ -276,46 +277,28 @@ class Reenactor:
         self._last_out = out
         return out
 
-    def crop_output(self, L_s: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """The generated 256² crop (I_gen) and, for guided, J_gen — for evaluation."""
-        tg = self.target
-        if self.cfg.variant == "guided":
-            jgen = self._phi_guided(tg, L_s)
-            x, warped = guided_omega_input(tg.crop, tg.crop_points, jgen, self.cfg)
-            head = self.backend.omega(x[None])[0]
-            img = np.clip(to_float(warped) + head[3:4] * head[:3], -1, 1)
-            return from_net(img), jgen
-        jimg = self.backend.phi(raster(self.cfg, L_s)[None], tg.net["L_t"])
-        y = self.backend.omega(paper_omega_input(tg.crop, jimg[0])[None])[0]
-        return from_net(y), None
+    def crop_output(self, L_s: np.ndarray, jgen: np.ndarray | None = None,
+                    pix2pix: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+        """The generated 256² crop (I_gen) and, for guided, J_gen — for evaluation.
 
-    def _phi_guided(self, tg: Target, L_s: np.ndarray) -> np.ndarray:
-        return self.backend.phi(L_s[None], self.neutral[None], tg.crop_points[None])[0]
+        ``jgen`` (oracle) and ``pix2pix`` as in :func:`reenact.generate.generate_crop`.
+        """
+        g = self._run_networks(self.target, L_s, jgen=jgen, pix2pix=pix2pix)
+        return g.crop(), (g.jgen if self.cfg.variant == "guided" else None)
+
+    def _run_networks(self, tg: Target, L_s: np.ndarray, **kw) -> Generated:
+        """Φ and Ω for the current target through the one generation path live and eval share."""
+        return generate_crop(self.cfg, self.backend.phi, self.backend.omega, tg.crop, tg.crop_points, L_s,
+                             self.neutral, L_t_image=tg.net.get("L_t"), **kw)
 
     def _generate(self, tg: Target, L_s: np.ndarray) -> np.ndarray:
-        t0 = time.perf_counter()
+        g = self._run_networks(tg, L_s, timings=self.timings)
+        t2 = time.perf_counter()
         if self.cfg.variant == "guided":
-            jgen = self._phi_guided(tg, L_s)
-            t1 = time.perf_counter()
-            warped = warp_crop(tg.crop, tg.crop_points, jgen, step=1)
-            x, _ = guided_omega_input(tg.crop, tg.crop_points, jgen, self.cfg, warped=warped)
-            tw = time.perf_counter()
-            self.timings["phi"] = (t1 - t0) * 1000
-            self.timings["warp"] = (tw - t1) * 1000
-            head = self.backend.omega(x[None])[0]  # [4,256,256]
-            t2 = time.perf_counter()
-            t0 = t1 = tw  # phi is recorded; omega is timed from the end of the warp
-            out = self._paste_guided(tg, jgen, head)
+            out = self._paste_guided(tg, g.jgen, g.out)
         else:
-            jimg = self.backend.phi(raster(self.cfg, L_s)[None], tg.net["L_t"])
-            t1 = time.perf_counter()
-            y = self.backend.omega(paper_omega_input(tg.crop, jimg[0])[None])[0]
-            t2 = time.perf_counter()
-            out = self._paste_paper(tg, from_net(y))
-        t3 = time.perf_counter()
-        if self.cfg.variant != "guided":  # guided recorded phi before the warp
-            self.timings["phi"] = (t1 - t0) * 1000
-        self.timings.update(omega=(t2 - t1) * 1000, paste=(t3 - t2) * 1000)
+            out = self._paste_paper(tg, from_net(g.out))
+        self.timings["paste"] = (time.perf_counter() - t2) * 1000
         return out
 
     # ------------------------------------------------------------------ paste-back
@@ -369,13 +352,6 @@ class Reenactor:
         return cv2.warpAffine(out, T[:2], (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
-def to_float(img: np.ndarray) -> np.ndarray:
-    """uint8 HxWx3 -> float32 3xHxW in [-1,1] (alias of inputs.to_net for readability)."""
-    from reenact.inputs import to_net
-
-    return to_net(img)
-
-
 def _match_colour(gen: np.ndarray, ref: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Shift the generated crop's per-channel mean/std inside the mask to the reference's."""
     m = mask > 0.5
@@ -386,11 +362,6 @@ def _match_colour(gen: np.ndarray, ref: np.ndarray, mask: np.ndarray) -> np.ndar
         rm, rs = r[..., c][m].mean(), r[..., c][m].std() + 1e-3
         g[..., c] = (g[..., c] - gm) * (rs / gs) + rm
     return np.clip(g, 0, 255).astype(np.uint8)
-
-
-def source_alignment_scale(points: np.ndarray) -> float:
-    """Inter-ocular distance of source landmarks (for diagnostics)."""
-    return interocular(points)
 
 
 __all__ = ["Reenactor", "ReenactorOptions", "Target", "fit_size", "prepare_target", "similarity"]

@@ -18,7 +18,7 @@ import numpy as np
 from reenact.config import ModelConfig
 from reenact.face.align import align_points
 from reenact.face.topology import PARTS, TEMPLATE_256
-from reenact.inputs import guided_omega_input, paper_omega_input, raster
+from reenact.generate import omega_input, phi_inputs
 
 _REPLAY_KEYS = ("source_points", "crop_points", "points_crop", "landmarks_crop", "landmarks", "points")
 
@@ -109,22 +109,6 @@ def synthetic_face(points: np.ndarray, size: int = 256) -> np.ndarray:
     return np.clip(cv2.GaussianBlur(img, (3, 3), 0) + noise, 0, 255).astype(np.uint8)
 
 
-def phi_inputs(cfg: ModelConfig, source: np.ndarray, source_neutral: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Φ's batch-1 inputs from [68,2] crop points: guided (L_s, J_s, L_t) coords, paper (L_s, L_t) images."""
-    if cfg.variant == "guided":
-        return tuple(np.asarray(x, np.float32)[None].copy() for x in (source, source_neutral, target))
-    return tuple(raster(cfg, x)[None].astype(np.float32) for x in (source, target))
-
-
-def omega_input(cfg: ModelConfig, target_crop: np.ndarray, target: np.ndarray, jgen: np.ndarray) -> np.ndarray:
-    """Ω's batch-1 input for a target crop and its points moved to ``jgen`` [68,2] (as the live path builds it)."""
-    if cfg.variant == "guided":
-        x, _ = guided_omega_input(target_crop, target, jgen, cfg)
-    else:
-        x = paper_omega_input(target_crop, raster(cfg, jgen))
-    return x[None].astype(np.float32)
-
-
 def sample_inputs(cfg: ModelConfig, n: int = 4, seed: int = 0, replay: str | os.PathLike | None = None,
                   target_crop: np.ndarray | None = None, target_points: np.ndarray | None = None,
                   ) -> list[tuple[tuple[np.ndarray, ...], np.ndarray]]:
@@ -146,8 +130,9 @@ def sample_inputs(cfg: ModelConfig, n: int = 4, seed: int = 0, replay: str | os.
     for i in range(n):
         src = drivers[i % len(drivers)]
         jgen = tgt + (src - neutral)
-        out.append((phi_inputs(cfg, src, neutral, tgt), omega_input(cfg, crop, tgt, jgen)))
+        x, _ = omega_input(cfg, crop, tgt, jgen)
+        out.append((phi_inputs(cfg, src, neutral, tgt), x[None]))
     return out
 
 
-__all__ = ["expression", "load_replay", "load_replay_target", "omega_input", "phi_inputs", "sample_inputs", "sample_landmarks", "synthetic_face"]
+__all__ = ["expression", "load_replay", "load_replay_target", "sample_inputs", "sample_landmarks", "synthetic_face"]

@@ -2,7 +2,8 @@
 
 The ONLY module that imports ``torch_tensorrt`` / ``tensorrt``, and only inside functions, so
 importing it (or reenact) costs nothing on machines without them. The live path only loads
-engines; compiling is :mod:`reenact.inference.engines`' job (a separate command).
+engines (checked against their :mod:`~reenact.inference.manifest`); compiling is
+:mod:`reenact.inference.engines`' job (a separate command).
 
 torch-tensorrt 2.14 facts this follows (DESIGN.md): on the dynamo path ``enabled_precisions``
 is ignored (strong typing), so FP16 comes from ``model.half()`` with half inputs; engines are
@@ -152,7 +153,7 @@ def create(weights_dir: Path, *, device: str | None = None, engines_dir: str | o
     no engines for these weights, or when their manifest names another GPU, other versions or
     other weights; the message says to run ``reenact build-engines [--rebuild]``.
     """
-    from reenact.inference import engines
+    from reenact.inference import manifest as mf
 
     if precision not in (None, "fp16"):
         raise BackendError(f"TensorRT engines are built in fp16 only, not {precision!r}")
@@ -160,16 +161,16 @@ def create(weights_dir: Path, *, device: str | None = None, engines_dir: str | o
     if not device.startswith("cuda"):
         raise BackendError(f"TensorRT needs a CUDA device, not {device!r}", absent=True)
     import_torch_tensorrt()
-    folder, manifest = engines.find_engines(weights_dir, engines_dir)
+    folder, manifest = mf.find_engines(weights_dir, engines_dir)
     env = runtime_info(device)
-    problems = engines.check_manifest(manifest, engines.expected_manifest(weights_dir, env))
+    problems = mf.check_manifest(manifest, mf.expected_manifest(weights_dir, env))
     if problems:
         raise BackendError(f"the engines in {folder} do not match: " + "; ".join(problems),
                            hint=f"rebuild them: reenact build-engines --weights {weights_dir} --rebuild")
     with contextlib.ExitStack() as stack:  # on a failed load, leave what was entered
-        modules = {n: load_engine(engines.engine_path(folder, n), cuda_graphs, stack) for n in ("phi", "omega")}
+        modules = {n: load_engine(mf.engine_path(folder, n), cuda_graphs, stack) for n in ("phi", "omega")}
         contexts = stack.pop_all()
-    cfg = engines.weights_config(weights_dir)
+    cfg = mf.weights_config(weights_dir)
     log.info("tensorrt backend: engines from %s", folder)
     return TensorRTBackend(cfg, modules, device, manifest, folder, contexts)
 

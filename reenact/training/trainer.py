@@ -28,12 +28,12 @@ from torch import nn
 from tqdm import tqdm
 
 from reenact.config import TrainConfig
+from reenact.data.datasets import FaceBank, Pair, make_pairs
 from reenact.errors import WeightsError
 from reenact.face.flip import flip_image, flip_points
 from reenact.inputs import guided_omega_input, paper_omega_input, raster, to_net
 from reenact.models import build_d_i, build_d_j, build_d_m, build_omega, build_phi, compose, zero_residual_
 from reenact.training import losses
-from reenact.training.datasets import FaceBank, Pair, make_pairs
 from reenact.weights_io import (
     atomic_write_bytes,
     atomic_write_json,

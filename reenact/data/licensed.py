@@ -1,13 +1,15 @@
 """Loaders for the paper's datasets, RaFD and CK+, which need a signed licence.
 
 Neither can be redistributed, so these loaders are tested on small fake trees that mimic
-their file naming. Both yield :class:`~reenact.training.datasets.FaceRecord` photos.
+their file naming. Both yield :class:`~reenact.data.records.FaceRecord` photos.
 """
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
+
+from reenact.data.records import FaceRecord
 
 # Rafd090_01_Caucasian_female_angry_frontal.jpg: camera angle, person id, ethnicity, gender,
 # expression, gaze. The paper uses the frontal camera (angle 090).
@@ -21,10 +23,8 @@ def is_rafd(folder: Path) -> bool:
     return any(RAFD_RE.match(f.name) for f in folder.iterdir() if f.is_file())
 
 
-def rafd_records(folder: Path, angle: str = "090", gaze: str = "frontal") -> list:
+def rafd_records(folder: Path, angle: str = "090", gaze: str = "frontal") -> list[FaceRecord]:
     """Frontal-camera RaFD photos; 'neutral' is the neutral expression."""
-    from reenact.training.datasets import FaceRecord
-
     out = []
     for f in sorted(folder.iterdir()):
         m = RAFD_RE.match(f.name)
@@ -38,11 +38,9 @@ def is_ckplus(folder: Path) -> bool:
     return (folder / "cohn-kanade-images").is_dir()
 
 
-def ckplus_records(folder: Path) -> list:
+def ckplus_records(folder: Path) -> list[FaceRecord]:
     """CK+ sequences: the first frame is the subject's neutral, the last (peak) frame carries
     the sequence's emotion from ``Emotion/`` (sequences without a label are 'unlabelled')."""
-    from reenact.training.datasets import FaceRecord
-
     out = []
     images = folder / "cohn-kanade-images"
     emotions = folder / "Emotion"

@@ -12,7 +12,7 @@ the two stages need, all in the canonical crop:
 Layouts known (``detect_layouts``): the London set (``neutral/NNN.jpg`` + ``smiling/NNN.jpg``
 or the original ``neutral_front/NNN_03.jpg`` + ``smiling_front/NNN_08.jpg``), a folder of
 videos (GRID or a user's own; ``identities.csv`` optional), RaFD and CK+
-(``reenact.training.datasets_licensed``). A folder holding several of these uses them all.
+(``reenact.data.licensed``). A folder holding several of these uses them all.
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from reenact.data import licensed as lic
+from reenact.data.records import FaceRecord
 from reenact.errors import InputError
 from reenact.face.align import align_points
 from reenact.face.topology import interocular, mouth_opening
@@ -41,22 +43,6 @@ log = logging.getLogger(__name__)
 VIDEO_EXTS = (".mpg", ".mpeg", ".mp4", ".avi", ".mov", ".mkv", ".webm")
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp")
 NEUTRAL = "neutral"
-
-
-@dataclass(frozen=True)
-class FaceRecord:
-    """One face picture: a photo, or one frame of a video."""
-
-    dataset: str  # layout name: 'london', 'video', 'rafd', 'ckplus'
-    identity: str  # person id, unique across datasets (prefixed with the dataset)
-    path: str  # image or video file
-    expression: str  # 'neutral', 'smiling', 'happy', … ; video frames: 'frame'
-    frame: int = -1  # frame index in a video, -1 for photos
-    group: str = ""  # video clip (pairs are drawn within a clip)
-
-    @property
-    def key(self) -> str:
-        return f"{self.path}#{self.frame}" if self.frame >= 0 else self.path
 
 
 # --------------------------------------------------------------------------- layouts
@@ -101,8 +87,6 @@ def _video_records(root: Path) -> list[FaceRecord]:
 
 def detect_layouts(root: str | os.PathLike) -> dict[str, Path]:
     """Find the dataset layouts under a folder: {name: folder}. Raises with the known layouts."""
-    from reenact.training import datasets_licensed as lic
-
     root = Path(root)
     if not root.is_dir():
         raise InputError(f"dataset folder not found: {root}")
@@ -133,8 +117,6 @@ def detect_layouts(root: str | os.PathLike) -> dict[str, Path]:
 
 def load_records(root: str | os.PathLike) -> list[FaceRecord]:
     """All face records of every layout found under ``root``."""
-    from reenact.training import datasets_licensed as lic
-
     records: list[FaceRecord] = []
     for name, folder in detect_layouts(root).items():
         if name == "london":

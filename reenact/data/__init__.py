@@ -1,0 +1,1 @@
+"""Face datasets and pairs (no torch): what training and evaluation both read."""

@@ -1,0 +1,103 @@
+"""One generated crop from Φ and Ω: the single path `reenact live`, `reenact eval` and the sample inputs share.
+
+Φ moves the target's landmarks L_t to the source's expression (L_s relative to the source's
+neutral face J_s), giving J_gen; Ω renders the target crop P_t with J_gen. The guided variant's Ω
+returns a residual and a mask that are added to P_t warped L_t → J_gen; the paper variant's Ω
+returns the face itself. Two evaluation stand-ins replace Φ: the ``oracle`` (``jgen`` = the real
+J_o) and ``pix2pix`` (the paper's baseline: Ω fed the source's own landmark image).
+
+Everything here is numpy (and OpenCV through the warp); Φ and Ω are plain callables on batch-1
+float32 arrays (an inference :class:`~reenact.inference.backend.Backend`'s ``phi``/``omega``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from reenact.config import ModelConfig
+from reenact.inputs import from_net, guided_omega_input, paper_omega_input, raster, to_net
+
+PhiFn = Callable[..., np.ndarray]  # batch-1 inputs -> J_gen [1,68,2] (guided) or [1,1,256,256] (paper)
+OmegaFn = Callable[[np.ndarray], np.ndarray]  # [1,C,256,256] -> [1,C',256,256]
+
+
+def phi_inputs(cfg: ModelConfig, L_s: np.ndarray, J_s: np.ndarray, L_t: np.ndarray,
+               L_t_image: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
+    """Φ's batch-1 inputs from [68,2] crop points: guided (L_s, J_s, L_t) coordinates, paper (L_s, L_t) images.
+
+    ``L_t_image``: the paper variant's [1,1,256,256] L_t raster when already made (the live
+    path rasters a target once).
+    """
+    if cfg.variant == "guided":
+        return tuple(np.asarray(x, np.float32)[None] for x in (L_s, J_s, L_t))
+    lt = L_t_image if L_t_image is not None else raster(cfg, L_t)[None]
+    return raster(cfg, L_s)[None], lt
+
+
+def omega_input(cfg: ModelConfig, P_t: np.ndarray, L_t: np.ndarray, jgen: np.ndarray,
+                warped: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Ω's input [C,256,256] and, for guided, P_t warped L_t → J_gen (uint8; None for paper).
+
+    ``jgen``: J_gen as [68,2] crop points, or (paper) Φ's [1,256,256] landmark image.
+    ``warped``: the guided warp when already computed.
+    """
+    if cfg.variant == "guided":
+        return guided_omega_input(P_t, L_t, jgen, cfg, warped=warped)
+    image = raster(cfg, jgen) if jgen.shape == (68, 2) else jgen
+    return paper_omega_input(P_t, image), None
+
+
+@dataclass(frozen=True)
+class Generated:
+    """What one pass of Φ and Ω made for a target crop."""
+
+    variant: str
+    out: np.ndarray  # Ω's output [C',256,256]: guided residual (3) and mask (1); paper the face in [-1,1]
+    jgen: np.ndarray  # J_gen: [68,2] crop points (guided, oracle) or Φ's [1,256,256] landmark image (paper)
+    warped: np.ndarray | None  # guided: P_t warped L_t → J_gen (uint8), what the residual is added to
+
+    def crop(self) -> np.ndarray:
+        """I_gen, the generated 256² crop (uint8 BGR): guided warp + mask·residual, or paper's face."""
+        if self.variant == "guided":
+            return from_net(np.clip(to_net(self.warped) + self.out[3:4] * self.out[:3], -1, 1))
+        return from_net(self.out)
+
+
+def generate_crop(cfg: ModelConfig, phi: PhiFn | None, omega: OmegaFn, P_t: np.ndarray, L_t: np.ndarray,
+                  L_s: np.ndarray, J_s: np.ndarray | None, *, jgen: np.ndarray | None = None, pix2pix: bool = False,
+                  L_t_image: np.ndarray | None = None, timings: dict[str, float] | None = None) -> Generated:
+    """Φ then Ω for target crop P_t (landmarks L_t) driven by source landmarks L_s (neutral J_s), crop pixels.
+
+    ``jgen`` (the oracle): these [68,2] points replace Φ's J_gen. ``pix2pix`` (paper variant only):
+    Ω is fed the source's landmark image, no Φ (``phi`` may be None). ``timings``: filled with the
+    stage times in ms, ``phi``, ``warp`` (guided) and ``omega``, as the live overlay reports them.
+    """
+    if pix2pix and cfg.variant == "guided":
+        raise ValueError("the pix2pix baseline uses the paper variant's Ω")
+    t0 = time.perf_counter()
+    if jgen is not None:
+        jgen = np.asarray(jgen, np.float32)
+    elif pix2pix:
+        jgen = raster(cfg, L_s)  # the source's landmark image stands in for J_gen
+    else:
+        jgen = phi(*phi_inputs(cfg, L_s, J_s, L_t, L_t_image))[0]  # [68,2] or [1,256,256]
+    t1 = time.perf_counter()
+    x, warped = omega_input(cfg, P_t, L_t, jgen)
+    tw = time.perf_counter()
+    out = omega(x[None])[0]
+    t2 = time.perf_counter()
+    if timings is not None:
+        timings["phi"] = (t1 - t0) * 1000
+        if warped is not None:
+            timings["warp"] = (tw - t1) * 1000
+            timings["omega"] = (t2 - tw) * 1000
+        else:  # paper: building Ω's input is part of Ω's stage
+            timings["omega"] = (t2 - t1) * 1000
+    return Generated(cfg.variant, out, jgen, warped)
+
+
+__all__ = ["Generated", "OmegaFn", "PhiFn", "generate_crop", "omega_input", "phi_inputs"]
