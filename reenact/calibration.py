@@ -32,7 +32,7 @@ from reenact.errors import ReenactError
 from reenact.face.align import align_points
 from reenact.face.expression import not_at_rest
 from reenact.face.smoothing import normalise
-from reenact.face.topology import TEMPLATE_256, interocular, mouth_opening
+from reenact.face.topology import TEMPLATE_256, check_points, interocular, mouth_opening
 from reenact.paths import calibration_dir
 from reenact.weights_io import atomic_write_bytes
 
@@ -50,16 +50,6 @@ def check_name(name: str) -> str:
     return name
 
 
-def _check_points(points: np.ndarray, what: str = "landmarks") -> np.ndarray:
-    if not isinstance(points, np.ndarray):
-        raise TypeError(f"{what} must be a numpy array, got {type(points).__name__}")
-    if points.dtype.kind not in "fiu":
-        raise TypeError(f"{what} must be numeric, got {points.dtype}")
-    if points.shape != (68, 2):
-        raise ValueError(f"{what} must be [68,2], got {points.shape}")
-    return points.astype(np.float32)
-
-
 @dataclass(frozen=True)
 class CalibrationProfile:
     """An actor's neutral face in the canonical 256x256 crop."""
@@ -73,7 +63,7 @@ class CalibrationProfile:
 
     def __post_init__(self) -> None:
         check_name(self.name)
-        object.__setattr__(self, "points", _check_points(self.points, "profile points"))
+        object.__setattr__(self, "points", check_points(self.points, "profile points"))
         if not np.all(np.isfinite(self.points)):
             raise ValueError("profile points must be finite")
 
@@ -161,7 +151,7 @@ class RunningNeutral:
         """Add one frame's landmarks in image pixels (None: no face, the estimate stays)."""
         if points is None:
             return self.estimate
-        pts = _check_points(points).astype(np.float64)
+        pts = check_points(points).astype(np.float64)
         crop = align_points(pts).to_crop(pts)
         self._buf[self._next] = crop
         self._open[self._next] = mouth_opening(crop)
@@ -325,7 +315,7 @@ class NeutralCapture:
         if points is None:
             self._window.clear()
             return CaptureStatus("no_face", 0.0, 0.0, "no face found: look into the camera")
-        pts = _check_points(points)
+        pts = check_points(points)
         norm = normalise(pts.astype(np.float64))[0]
         motion = 0.0
         if self._window:

@@ -25,6 +25,8 @@ import math
 import cv2
 import numpy as np
 
+from reenact.face.topology import check_points
+
 log = logging.getLogger(__name__)
 
 #: SSIM constants (Wang et al. 2004).
@@ -159,17 +161,6 @@ def psnr(
 
 
 # --------------------------------------------------------------------------- landmark measures
-def _check_points(points: np.ndarray, name: str, arg: str = "points") -> np.ndarray:
-    """[68,2] numeric landmarks -> float64."""
-    if not isinstance(points, np.ndarray):
-        raise TypeError(f"{name}: {arg} must be a numpy array, got {type(points).__name__}")
-    if points.dtype.kind not in "fiu":
-        raise TypeError(f"{name}: {arg} must be numeric, got {points.dtype}")
-    if points.shape != (68, 2):
-        raise ValueError(f"{name}: {arg} must be [68,2], got {points.shape}")
-    return points.astype(np.float64)
-
-
 def lower_face_mask(points_crop: np.ndarray, size: int = 256) -> np.ndarray:
     """(size,size) bool mask of mouth, jaw and cheeks in the aligned crop: where expressions live.
 
@@ -180,7 +171,7 @@ def lower_face_mask(points_crop: np.ndarray, size: int = 256) -> np.ndarray:
     from reenact.face.rasterize import hull_mask
     from reenact.face.topology import LOWER_FACE
 
-    pts = _check_points(points_crop, "lower_face_mask", "points_crop")
+    pts = check_points(points_crop, "lower_face_mask: points_crop", np.float64)
     if not np.all(np.isfinite(pts)):
         raise ValueError("lower_face_mask: points contain nan or inf")
     if size < 1:
@@ -198,8 +189,8 @@ def expression_error(points_a: np.ndarray, points_b: np.ndarray, idx: tuple[int,
     Issue 5: landmarks re-detected on the generated face vs the expected J_o, both in the
     aligned 256 crop. nan points (undetected) propagate to a nan result.
     """
-    a = _check_points(points_a, "expression_error", "points_a")
-    b = _check_points(points_b, "expression_error", "points_b")
+    a = check_points(points_a, "expression_error: points_a", np.float64)
+    b = check_points(points_b, "expression_error: points_b", np.float64)
     if idx is not None:
         sel = list(idx)
         if not sel or min(sel) < 0 or max(sel) > 67:

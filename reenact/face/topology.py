@@ -130,6 +130,17 @@ TEMPLATE_256 = np.array(
 CROP_SIZE = 256
 
 
+def check_points(points: np.ndarray, what: str = "landmarks", dtype: type = np.float32) -> np.ndarray:
+    """[68,2] numeric landmarks as ``dtype``: TypeError / ValueError naming ``what`` and what was given."""
+    if not isinstance(points, np.ndarray):
+        raise TypeError(f"{what} must be a numpy array, got {type(points).__name__}")
+    if points.dtype.kind not in "fiu":
+        raise TypeError(f"{what} must be numeric, got {points.dtype}")
+    if points.shape != (68, 2):
+        raise ValueError(f"{what} must be [68,2], got {points.shape}")
+    return points.astype(dtype)
+
+
 def eye_centres(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Centres of the subject's right (image left) and left eye, [2] each."""
     return points[36:42].mean(0), points[42:48].mean(0)
