@@ -72,7 +72,6 @@ def build_engines(weights_dir: str | os.PathLike, out_dir: str | os.PathLike | N
     a synthetic face raster for Ω): PSNR ≥ ``min_psnr`` and no NaN, or BackendError naming the
     network that failed (nothing is written for it). Returns the engines folder.
     """
-    import torch
 
     from reenact.inference import tensorrt_backend as trt
     from reenact.inference.samples import sample_inputs
@@ -97,44 +96,8 @@ def build_engines(weights_dir: str | os.PathLike, out_dir: str | os.PathLike | N
     per_net_inputs = {"phi": [s[0] for s in samples], "omega": [(s[1],) for s in samples]}
     report: dict[str, dict[str, float]] = {}
     build_s: dict[str, float] = {}
-    dev = torch.device(device)
     for name in NETWORKS:
-        ref_net = nets[name].eval().float()
-
-        def reference(*arrays: np.ndarray, _net=ref_net) -> np.ndarray:
-            with torch.inference_mode():
-                return _net(*[torch.from_numpy(a) for a in arrays]).numpy()
-
-        half = _copy_half(ref_net, dev)
-        example = tuple(torch.from_numpy(a).to(dev, torch.float16) for a in per_net_inputs[name][0])
-        t0 = time.perf_counter()
-        with torch.inference_mode(False), torch.no_grad():
-            compiled = trt.compile_fp16(half, example)
-        build_s[name] = round(time.perf_counter() - t0, 2)
-
-        def candidate(*arrays: np.ndarray, _m=compiled) -> np.ndarray:
-            with torch.no_grad():
-                y = _m(*[torch.from_numpy(a).to(dev, torch.float16) for a in arrays])
-                y = y[0] if isinstance(y, (tuple, list)) else y
-                return y.float().cpu().numpy()
-
-        stats = parity(reference, candidate, per_net_inputs[name])
-        report[name] = stats
-        log.info("%s: FP16 engine vs FP32 torch: PSNR %.1f dB, max |diff| %.3g", name, stats["psnr_db"], stats["max_abs"])
-        if stats["nan"] or not stats["psnr_db"] >= min_psnr:
-            raise BackendError(
-                f"the FP16 engine for {name} ({'Φ' if name == 'phi' else 'Ω'}) does not match FP32 PyTorch: "
-                f"PSNR {stats['psnr_db']:.1f} dB (need ≥ {min_psnr:g}), NaN: {stats['nan']}; not saved",
-                hint="this GPU may mishandle FP16 for this model; use --backend torch (fp32) or onnx")
-        from reenact.outputs import PendingFile
-
-        pending = PendingFile(engine_path(folder, name))  # unique temporary name (suffix kept: .pt2), fsync, one rename
-        try:
-            trt.save_engine(compiled, pending.temp, example)
-            pending.commit()
-        except BaseException:
-            pending.discard()
-            raise
+        report[name], build_s[name] = _build_one(name, nets[name], per_net_inputs[name], folder, device, min_psnr)
 
     manifest = {**expected, "build_time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "build_seconds": build_s,
                 "parity": {k: {"psnr_db": v["psnr_db"], "max_abs": v["max_abs"]} for k, v in report.items()},
@@ -142,6 +105,51 @@ def build_engines(weights_dir: str | os.PathLike, out_dir: str | os.PathLike | N
                 "weights_dir": str(weights.resolve())}
     atomic_write_json(folder / MANIFEST_NAME, _jsonable(manifest))
     return folder
+
+
+def _build_one(name: str, net: Any, inputs: list[tuple[np.ndarray, ...]], folder: Path, device: str,
+               min_psnr: float) -> tuple[dict[str, float], float]:
+    """Compile one network to FP16, check it against its FP32 self on the CPU, save it: (parity, seconds)."""
+    import torch
+
+    from reenact.inference import tensorrt_backend as trt
+    from reenact.outputs import PendingFile
+
+    dev = torch.device(device)
+    ref_net = net.eval().float()
+
+    def reference(*arrays: np.ndarray, _net=ref_net) -> np.ndarray:
+        with torch.inference_mode():
+            return _net(*[torch.from_numpy(a) for a in arrays]).numpy()
+
+    half = _copy_half(ref_net, dev)
+    example = tuple(torch.from_numpy(a).to(dev, torch.float16) for a in inputs[0])
+    t0 = time.perf_counter()
+    with torch.inference_mode(False), torch.no_grad():
+        compiled = trt.compile_fp16(half, example)
+    seconds = round(time.perf_counter() - t0, 2)
+
+    def candidate(*arrays: np.ndarray, _m=compiled) -> np.ndarray:
+        with torch.no_grad():
+            y = _m(*[torch.from_numpy(a).to(dev, torch.float16) for a in arrays])
+            y = y[0] if isinstance(y, (tuple, list)) else y
+            return y.float().cpu().numpy()
+
+    stats = parity(reference, candidate, inputs)
+    log.info("%s: FP16 engine vs FP32 torch: PSNR %.1f dB, max |diff| %.3g", name, stats["psnr_db"], stats["max_abs"])
+    if stats["nan"] or not stats["psnr_db"] >= min_psnr:
+        raise BackendError(
+            f"the FP16 engine for {name} ({'Φ' if name == 'phi' else 'Ω'}) does not match FP32 PyTorch: "
+            f"PSNR {stats['psnr_db']:.1f} dB (need ≥ {min_psnr:g}), NaN: {stats['nan']}; not saved",
+            hint="this GPU may mishandle FP16 for this model; use --backend torch (fp32) or onnx")
+    pending = PendingFile(engine_path(folder, name))  # unique temporary name (suffix kept: .pt2), fsync, one rename
+    try:
+        trt.save_engine(compiled, pending.temp, example)
+        pending.commit()
+    except BaseException:
+        pending.discard()
+        raise
+    return stats, seconds
 
 
 def _copy_half(net: Any, device: Any) -> Any:
