@@ -155,10 +155,10 @@ def _still_frames(image: np.ndarray, n: int = 45) -> list:
 
 
 def _processor(warp_weights, target, cal, auto: bool):
-    from reenact.commands.live import LiveProcessor
     from reenact.face.dlib_detector import DlibDetector
     from reenact.inference.backend import create_backend
     from reenact.inference.reenactor import Reenactor, ReenactorOptions
+    from reenact.session import LiveProcessor
 
     r = Reenactor(create_backend("onnx", warp_weights), DlibDetector(), options=ReenactorOptions(smoothing=False))
     r.add_target(cv2.imread(str(target)))
@@ -352,15 +352,15 @@ def test_a_smiling_target_is_warned_about_when_loaded(warp_weights, astronaut, t
     """load_target tells the user that a grinning target keeps grinning (same check as `reenact landmarks`)."""
     import logging
 
-    from reenact.commands.live import load_target
     from reenact.face.dlib_detector import DlibDetector
     from reenact.inference.backend import create_backend
     from reenact.inference.reenactor import Reenactor
+    from reenact.session import load_target
 
     path = tmp_path / "astronaut.png"
     cv2.imwrite(str(path), astronaut)
     r = Reenactor(create_backend("onnx", warp_weights), DlibDetector())
-    with caplog.at_level(logging.WARNING, logger="reenact.commands.live"):
+    with caplog.at_level(logging.WARNING, logger="reenact.session"):
         load_target(path, DlibDetector(detect_width=1000), r)
     assert len(r.targets) == 1
     assert any("astronaut.png" in rec.getMessage() and "smiling" in rec.getMessage() for rec in caplog.records)

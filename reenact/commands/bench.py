@@ -83,10 +83,10 @@ def bench(source, target, size, frames, warmup, backends, weights, preset, varia
       reenact bench --source replay.npz --backend torch --device cuda --precision fp16
     """
     from reenact import bench as B
-    from reenact.commands.live import parse_size
     from reenact.inference.backend import create_backend
     from reenact.inference.reenactor import Reenactor, ReenactorOptions
     from reenact.paths import WEIGHTS_DIR
+    from reenact.session import parse_size
 
     out_size = parse_size(size)
     cv2.setNumThreads(threads)
