@@ -14,11 +14,17 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 
 from reenact.errors import InputError, NoFaceError, ReenactError
 from reenact.live.sinks import FILE_SUFFIXES
+
+if TYPE_CHECKING:
+    from reenact.inference.backend import Backend
+    from reenact.inference.reenactor import Reenactor
+    from reenact.live.runner import LiveRunner
 
 log = logging.getLogger(__name__)
 
@@ -204,12 +210,12 @@ class LiveSession:
     """A session ready to run: every part :func:`open_session` built, kept for callers that watch or steer it."""
 
     config: SessionConfig
-    backend: object  # the inference backend (reenact.inference.backend.Backend)
-    reenactor: object  # reenact.inference.reenactor.Reenactor, targets loaded
-    processor: LiveProcessor
-    source: object  # a reenact.live.capture source
-    sinks: list
-    runner: object  # reenact.live.runner.LiveRunner
+    backend: Backend  # Φ and Ω on the chosen backend
+    reenactor: Reenactor  # one frame in, one frame out; every target loaded
+    processor: LiveProcessor  # the runner's per-frame call (reenactor plus calibration)
+    source: object  # the camera or video-file source (reenact.live.capture)
+    sinks: list  # one per output (reenact.live.sinks)
+    runner: LiveRunner  # capture, process and output threads
 
     @property
     def file_outputs(self) -> list[str]:
