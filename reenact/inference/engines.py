@@ -126,7 +126,15 @@ def build_engines(weights_dir: str | os.PathLike, out_dir: str | os.PathLike | N
                 f"the FP16 engine for {name} ({'Φ' if name == 'phi' else 'Ω'}) does not match FP32 PyTorch: "
                 f"PSNR {stats['psnr_db']:.1f} dB (need ≥ {min_psnr:g}), NaN: {stats['nan']}; not saved",
                 hint="this GPU may mishandle FP16 for this model; use --backend torch (fp32) or onnx")
-        _save_engine(trt, compiled, engine_path(folder, name), example)
+        from reenact.outputs import PendingFile
+
+        pending = PendingFile(engine_path(folder, name))  # unique temporary name (suffix kept: .pt2), fsync, one rename
+        try:
+            trt.save_engine(compiled, pending.temp, example)
+            pending.commit()
+        except BaseException:
+            pending.discard()
+            raise
 
     manifest = {**expected, "build_time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "build_seconds": build_s,
                 "parity": {k: {"psnr_db": v["psnr_db"], "max_abs": v["max_abs"]} for k, v in report.items()},
@@ -134,19 +142,6 @@ def build_engines(weights_dir: str | os.PathLike, out_dir: str | os.PathLike | N
                 "weights_dir": str(weights.resolve())}
     atomic_write_json(folder / MANIFEST_NAME, _jsonable(manifest))
     return folder
-
-
-def _save_engine(trt: Any, compiled: Any, path: Path, example: tuple) -> None:
-    """Write one engine atomically: a unique temporary name (suffix kept: .pt2), fsync, one rename."""
-    from reenact.outputs import PendingFile
-
-    pending = PendingFile(path)
-    try:
-        trt.save_engine(compiled, pending.temp, example)
-        pending.commit()
-    except BaseException:
-        pending.discard()
-        raise
 
 
 def _copy_half(net: Any, device: Any) -> Any:
