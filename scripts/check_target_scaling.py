@@ -24,12 +24,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from reenact.commands.live import parse_size  # noqa: E402
 from reenact.face.dlib_detector import DlibDetector  # noqa: E402
 from reenact.inference.backend import create_backend  # noqa: E402
 from reenact.inference.reenactor import Reenactor, ReenactorOptions  # noqa: E402
 from reenact.live.sinks import letterbox  # noqa: E402
 from reenact.paths import WEIGHTS_DIR  # noqa: E402
+from reenact.session import parse_size  # noqa: E402
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:

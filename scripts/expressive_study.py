@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Whole-face expression end to end: the live pipeline on expressive drivers, re-detected (issue 17).
 
-Runs ``reenact live``'s own per-frame path (:class:`reenact.commands.live.LiveProcessor` with
+Runs ``reenact live``'s own per-frame path (:class:`reenact.session.LiveProcessor` with
 automatic calibration, the ONNX backend and the shipped weights, each frame timed as a file is)
 on two drivers, and re-detects dlib landmarks on every output frame:
 
@@ -35,7 +35,6 @@ import cv2
 import numpy as np
 
 from reenact.calibration import CaptureConfig, NeutralCapture, RunningNeutral
-from reenact.commands.live import LiveProcessor, load_target
 from reenact.eval import expressive as ex
 from reenact.face.align import align_points
 from reenact.face.landmarks import create_detector
@@ -45,6 +44,7 @@ from reenact.inference.backend import create_backend
 from reenact.inference.reenactor import Reenactor
 from reenact.live.capture import Frame
 from reenact.paths import WEIGHTS_DIR
+from reenact.session import LiveProcessor, load_target
 
 FPS = 30.0
 #: The scripted driver: talking (6 s, past the stand-in's settling), then the expressions.

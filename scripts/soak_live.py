@@ -40,7 +40,6 @@ def main() -> None:
                     help="send from the output loop even though the null sink allows any thread (the runner before 2026-11-30)")
     args = ap.parse_args()
 
-    from reenact.commands.live import LiveProcessor, load_target, parse_size, set_threads
     from reenact.face.landmarks import create_detector
     from reenact.inference.backend import create_backend
     from reenact.inference.reenactor import Reenactor, ReenactorOptions
@@ -49,6 +48,7 @@ def main() -> None:
     from reenact.live.sinks import create_sink
     from reenact.live.timing import format_summary
     from reenact.paths import WEIGHTS_DIR
+    from reenact.session import LiveProcessor, load_target, parse_size, set_threads
 
     set_threads(2)
     be = create_backend(args.backend, args.weights or WEIGHTS_DIR, threads=2)

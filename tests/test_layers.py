@@ -28,6 +28,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("live", "data", "calibration"),  # capture, sinks, runner; datasets and pairs (no torch); J_s calibration
     ("bench",),  # the FPS benchmark (runs the live runner and sinks)
     ("inference",),  # backends, the Reenactor (one frame in, one frame out), export, engines
+    ("session",),  # a live session: typed config, per-frame processor, targets, the pipeline built from the config
     ("eval",),  # `reenact eval` and its measures
     ("training",),  # the trainer (validates with eval's measures)
     ("commands",),

@@ -115,6 +115,35 @@ def test_live_file_output_keeps_the_target_size_unless_size_is_given(warp_weight
         assert len(frames) == 3 and frames[0].shape[:2] == want
 
 
+def test_a_session_from_the_library_makes_what_reenact_live_makes(warp_weights, driver, target, tmp_path, capsys):
+    """open_session(SessionConfig) is the pipeline `reenact live` runs: the same frames, the same lines said.
+
+    Smoothing is off in both: One Euro steps by capture (wall-clock) time, so with it two runs of one
+    file differ a little (measured: up to 63 grey levels on a frame)."""
+    import dataclasses
+
+    from reenact.session import SessionConfig, open_session
+
+    drive, _ = driver
+    cli_out, lib_out = tmp_path / "cli.avi", tmp_path / "lib.avi"
+    rc = main(["live", "--target", str(target), "--source", str(drive), "--output", str(cli_out), "--weights",
+               str(warp_weights), "--backend", "onnx", "--max-frames", "5", "--no-smoothing"])
+    assert rc == 0, capsys.readouterr().err
+    printed = capsys.readouterr().out.splitlines()
+    said: list[str] = []
+    config = SessionConfig(targets=(target,), source=str(drive), outputs=(str(lib_out),), backend="onnx",
+                           weights=warp_weights, max_frames=5, smoothing=False)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.fps = 10.0  # type: ignore[misc]
+    session = open_session(config, say=said.append)
+    stats = session.run()
+    assert stats.frames_processed == 5 and session.processor.frames_with_face == 5
+    assert [line.replace("lib.avi", "cli.avi") for line in said] == printed[: len(said)] and said[0].startswith("model: ") and any(s.startswith("source: ") for s in said)
+    cli_frames, lib_frames = _read(cli_out), _read(lib_out)
+    assert len(cli_frames) == len(lib_frames) == 5
+    assert all(np.array_equal(a, b) for a, b in zip(cli_frames, lib_frames, strict=True))
+
+
 def test_paste_back_keeps_the_targets_fine_detail(warp_weights, astronaut, astronaut_points):
     """A 3 % sideways stretch of the source (no similarity removes it) moves every face pixel by a
     fraction of a pixel; the bicubic full-resolution warp keeps most of the photo's fine detail
@@ -155,10 +184,10 @@ def _still_frames(image: np.ndarray, n: int = 45) -> list:
 
 
 def _processor(warp_weights, target, cal, auto: bool):
-    from reenact.commands.live import LiveProcessor
     from reenact.face.dlib_detector import DlibDetector
     from reenact.inference.backend import create_backend
     from reenact.inference.reenactor import Reenactor, ReenactorOptions
+    from reenact.session import LiveProcessor
 
     r = Reenactor(create_backend("onnx", warp_weights), DlibDetector(), options=ReenactorOptions(smoothing=False))
     r.add_target(cv2.imread(str(target)))
@@ -352,15 +381,15 @@ def test_a_smiling_target_is_warned_about_when_loaded(warp_weights, astronaut, t
     """load_target tells the user that a grinning target keeps grinning (same check as `reenact landmarks`)."""
     import logging
 
-    from reenact.commands.live import load_target
     from reenact.face.dlib_detector import DlibDetector
     from reenact.inference.backend import create_backend
     from reenact.inference.reenactor import Reenactor
+    from reenact.session import load_target
 
     path = tmp_path / "astronaut.png"
     cv2.imwrite(str(path), astronaut)
     r = Reenactor(create_backend("onnx", warp_weights), DlibDetector())
-    with caplog.at_level(logging.WARNING, logger="reenact.commands.live"):
+    with caplog.at_level(logging.WARNING, logger="reenact.session"):
         load_target(path, DlibDetector(detect_width=1000), r)
     assert len(r.targets) == 1
     assert any("astronaut.png" in rec.getMessage() and "smiling" in rec.getMessage() for rec in caplog.records)

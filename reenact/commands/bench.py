@@ -43,6 +43,47 @@ def untrained_weights(variant: str, preset: str, folder: Path, onnx: bool) -> Pa
     return folder
 
 
+def _load_source(source: str, target: Path | None, n_frames: int):
+    """(replay, target image, driving frames, detector) for a bench source: a replay.npz (no detector),
+    'synthetic' (the target letterboxed to a camera frame, talking) or a video file (its first frames)."""
+    from reenact import bench as B
+
+    replay = None
+    video_frames = None
+    detector = None
+    if source.endswith(".npz"):
+        replay = B.Replay.load(source)
+        target_img = replay.target
+    else:
+        from reenact.face.landmarks import create_detector
+
+        detector = create_detector("dlib")
+        target_img = cv2.imread(str(target)) if target else default_target()
+        if target_img is None:
+            raise InputError(f"cannot read target image {target}")
+        if source == "synthetic":
+            from reenact.live.sinks import letterbox
+            from reenact.synthetic import talking_frames
+
+            face = letterbox(target_img, (640, 480))  # a camera-sized driver, whatever the target's size
+            lm = detector.detect(face)
+            if not lm.found:
+                raise InputError("no face in the target image", hint="check it with `reenact landmarks`")
+            video_frames, _ = talking_frames(face, lm.points, min(n_frames, 120))
+        else:
+            cap = cv2.VideoCapture(source)
+            video_frames = []
+            while len(video_frames) < n_frames:
+                ok, img = cap.read()
+                if not ok:
+                    break
+                video_frames.append(img)
+            cap.release()
+            if not video_frames:
+                raise InputError(f"cannot read any frame from {source}")
+    return replay, target_img, video_frames, detector
+
+
 @click.command("bench")
 @click.option("--source", default="synthetic", show_default=True,
               help="video.mp4 (landmarks tracked live), 'synthetic' (the target, letterboxed to 640x480, opening its mouth) or replay.npz.")
@@ -83,10 +124,10 @@ def bench(source, target, size, frames, warmup, backends, weights, preset, varia
       reenact bench --source replay.npz --backend torch --device cuda --precision fp16
     """
     from reenact import bench as B
-    from reenact.commands.live import parse_size
     from reenact.inference.backend import create_backend
     from reenact.inference.reenactor import Reenactor, ReenactorOptions
     from reenact.paths import WEIGHTS_DIR
+    from reenact.session import backend_options, parse_size
 
     out_size = parse_size(size)
     cv2.setNumThreads(threads)
@@ -96,39 +137,7 @@ def bench(source, target, size, frames, warmup, backends, weights, preset, varia
         check_input_file(p, "target image" if p is target else "benchmark source",
                          hint=None if p is target else "pass a video file, 'synthetic' or a replay.npz")
     check_outputs([p for p in (json_out, record) if p is not None], inputs)
-    replay = None
-    video_frames = None
-    detector = None
-    if source.endswith(".npz"):
-        replay = B.Replay.load(source)
-        target_img = replay.target
-    else:
-        from reenact.face.landmarks import create_detector
-
-        detector = create_detector("dlib")
-        target_img = cv2.imread(str(target)) if target else default_target()
-        if target_img is None:
-            raise InputError(f"cannot read target image {target}")
-        if source == "synthetic":
-            from reenact.live.sinks import letterbox
-            from reenact.synthetic import talking_frames
-
-            face = letterbox(target_img, (640, 480))  # a camera-sized driver, whatever the target's size
-            lm = detector.detect(face)
-            if not lm.found:
-                raise InputError("no face in the target image", hint="check it with `reenact landmarks`")
-            video_frames, _ = talking_frames(face, lm.points, min(frames + warmup, 120))
-        else:
-            cap = cv2.VideoCapture(source)
-            video_frames = []
-            while len(video_frames) < frames + warmup:
-                ok, img = cap.read()
-                if not ok:
-                    break
-                video_frames.append(img)
-            cap.release()
-            if not video_frames:
-                raise InputError(f"cannot read any frame from {source}")
+    replay, target_img, video_frames, detector = _load_source(source, target, frames + warmup)
     if record:
         rep = B.record_replay(target_img, video_frames, detector)
         rep.save(record)
@@ -144,8 +153,7 @@ def bench(source, target, size, frames, warmup, backends, weights, preset, varia
     target_lm = None
     try:
         for name in names:
-            kw = {"threads": threads} if name in ("onnx", "torch", "auto") else {}
-            be = create_backend(name, weights, device=device, precision=precision, **kw)
+            be = create_backend(name, weights, device=device, precision=precision, **backend_options(name, threads))
             if preset and be.cfg.preset != preset:
                 raise ReenactError(f"the weights in {weights} are preset {be.cfg.preset!r}, not {preset!r}",
                                    hint="pass --weights for that preset, or --untrained to time random weights")
@@ -155,6 +163,8 @@ def bench(source, target, size, frames, warmup, backends, weights, preset, varia
 
                 r.add_target(target_img, FaceLandmarks(points=replay.target_points, found=True, n_faces=1))
             else:
+                from reenact.face.landmarks import create_detector
+
                 if target_lm is None:  # as `reenact live` loads a target: look harder than on camera frames
                     target_lm = create_detector("dlib", detect_width=1000).detect(target_img)
                 r.add_target(target_img, target_lm)

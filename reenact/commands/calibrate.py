@@ -27,9 +27,9 @@ def calibrate(source: str, name: str, calibration_dir: str | None, detector: str
     position changes a lot.
     """
     from reenact.calibration import NeutralCapture, check_name, save_profile
-    from reenact.commands.live import parse_size
     from reenact.face.landmarks import create_detector
     from reenact.live.capture import open_source
+    from reenact.session import parse_size
 
     check_name(name)
     det = create_detector(detector)

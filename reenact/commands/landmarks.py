@@ -213,9 +213,9 @@ def landmarks(image: Path, out: Path | None, crop_path: Path | None, as_json: bo
       reenact landmarks face.jpg
       reenact landmarks face.jpg --json --out /tmp/check.png
     """
-    from reenact.commands.live import parse_size
     from reenact.face.align import align_points
     from reenact.face.landmarks import create_detector
+    from reenact.session import parse_size
 
     output_size = parse_size(size)
     out = out if out is not None else image.with_name(f"{image.stem}_landmarks.png")
