@@ -133,16 +133,21 @@ class Steps:
             return None
 
 
+def start_case(args, tmp: Path, variant: str, preset: str) -> tuple[dict, Steps, Path | None, list | None, object]:
+    """One case's row and step runner, its weights, real-looking inputs and the IEEE FP32 reference backend."""
+    row: dict = {"variant": variant, "preset": preset, "reference": REFERENCE}
+    step = Steps(row)
+    folder = step("weights", make_weights, tmp / f"{variant}-{preset}", variant, preset)
+    samples = step("inputs", sample_inputs, model_config(variant, preset), 8, replay=args.replay)
+    ref = step("fp32 backend", create_backend, "torch", folder, device="cuda", precision="fp32", cuda_graphs=False,
+               needs=(("weights", folder),))
+    return row, step, folder, samples, ref
+
+
 def run_torch(args, tmp: Path, emit=lambda rows: None) -> list[dict]:
     rows: list[dict] = []
     for variant, preset in CASES:
-        row: dict = {"variant": variant, "preset": preset, "reference": REFERENCE}
-        step = Steps(row)
-        folder = step("weights", make_weights, tmp / f"{variant}-{preset}", variant, preset)
-        cfg = model_config(variant, preset)
-        samples = step("inputs", sample_inputs, cfg, 8, replay=args.replay)
-        ref = step("fp32 backend", create_backend, "torch", folder, device="cuda", precision="fp32", cuda_graphs=False,
-                   needs=(("weights", folder),))
+        row, step, folder, samples, ref = start_case(args, tmp, variant, preset)
         fp16 = step("fp16 backend", create_backend, "torch", folder, device="cuda", precision="fp16", cuda_graphs=True,
                     needs=(("weights", folder),))
         row["parity_fp16_vs_fp32"] = step("parity", parity, ref, fp16, samples,
@@ -167,19 +172,13 @@ def run_tensorrt(args, tmp: Path, emit=lambda rows: None) -> list[dict]:
 
     rows: list[dict] = []
     for variant, preset in [("guided", "lite"), ("guided", "paper")]:
-        row: dict = {"variant": variant, "preset": preset, "reference": REFERENCE}
-        step = Steps(row)
-        folder = step("weights", make_weights, tmp / f"{variant}-{preset}", variant, preset)
-        cfg = model_config(variant, preset)
-        samples = step("inputs", sample_inputs, cfg, 8, replay=args.replay)
+        row, step, folder, samples, ref = start_case(args, tmp, variant, preset)
         t0 = time.perf_counter()
         built = step("build", engines.build_engines, folder, tmp / "engines", replay=args.replay, needs=(("weights", folder),))
         if built is not None:
             row["build_s"] = round(time.perf_counter() - t0, 1)
         trt = step("tensorrt backend", create_backend, "tensorrt", folder, engines_dir=tmp / "engines",
                    needs=(("build", built),))
-        ref = step("fp32 backend", create_backend, "torch", folder, device="cuda", precision="fp32", cuda_graphs=False,
-                   needs=(("weights", folder),))
         row["parity_fp16_vs_fp32"] = step("parity", parity, ref, trt, samples,
                                           needs=(("fp32 backend", ref), ("tensorrt backend", trt), ("inputs", samples)))
         row["trt_fp16_graphs"] = step("tensorrt timing", frame_time, trt, samples, args.runs,
