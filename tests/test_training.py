@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from reenact.cli import main
-from reenact.config import TrainConfig, model_config
+from reenact.config import Preprocess, TrainConfig, model_config
 from reenact.errors import ConfigError, WeightsError
 from reenact.training.trainer import Trainer, _ordered_batch
 from reenact.weights_io import load_networks, load_state
@@ -166,6 +166,19 @@ def test_train_dry_run_prints_the_resolved_config(capsys):
     d = json.loads(out)
     assert d["model"]["base_width"] == 64 and d["model"]["variant"] == "paper" and d["steps"] == 10
     assert d["lambdas"] == [0.1, 10.0, 100.0] and d["mus"] == [1.0, 100.0]
+
+
+def test_raster_sigma_is_recorded_and_stage_two_takes_phis(capsys, tmp_path):
+    rc = main(["train", "phi", "--dry-run", "--variant", "paper", "--raster-sigma", "4"])
+    assert rc == 0 and json.loads(capsys.readouterr().out)["model"]["preprocess"]["raster_sigma"] == 4.0
+    # stage 2 without --raster-sigma reads the dot width from the Φ folder's config
+    (tmp_path / "config.json").write_text(json.dumps({"model": model_config(
+        "paper", preprocess=Preprocess(raster="gaussian", raster_sigma=3.0)).to_dict()}))
+    rc = main(["train", "omega", "--dry-run", "--variant", "paper", "--out", str(tmp_path)])
+    assert rc == 0 and json.loads(capsys.readouterr().out)["model"]["preprocess"]["raster_sigma"] == 3.0
+    rc = main(["train", "phi", "--dry-run", "--raster-sigma", "4"])  # guided draws polylines
+    err = capsys.readouterr().err
+    assert rc == 2 and "--variant paper" in err and "Traceback" not in err
 
 
 def test_train_unknown_preset_exits_nonzero_without_traceback(capsys):

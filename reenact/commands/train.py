@@ -66,6 +66,9 @@ class ExtraLoss(click.ParamType):
 @click.option("--threads", type=click.IntRange(min=0), default=0, help="torch CPU threads (0 = default).")
 @click.option("--cache-dir", type=click.Path(path_type=Path), default=None, help="Landmark cache folder (default ~/.cache/reenact).")
 @click.option("--upsample", type=click.Choice(["convT", "resize"]), default=None, help="Ω up-sampling (default convT, the paper's).")
+@click.option("--raster-sigma", type=click.FloatRange(0.5, 16.0), default=None,
+              help="Variant paper: the width (Gaussian sigma, pixels at 256²) of each landmark dot in the "
+                   "key-point images Φ and Ω see (default 1.5; stage 2 takes Φ's from its folder).")
 @click.option("--pix2pix", is_flag=True, help="Stage 2 only: train the pix2pix baseline (Ω fed the source's landmark image, no Φ; --variant paper).")
 @click.option("--omega-landmarks", type=click.Choice(["phi", "truth"]), default="phi", show_default=True,
               help="Stage 2: landmarks fed to Ω while training: Φ's J_gen (the paper) or the real J_o "
@@ -85,7 +88,7 @@ class ExtraLoss(click.ParamType):
                    "the trained weights go beside it as <stage>_raw.safetensors.")
 @click.option("--dry-run", is_flag=True, help="Print the resolved config and exit without training.")
 def train(stage, data, out, variant, preset, steps, epochs, batch_size, seed, split_seed, checkpoint_every, val_every, resume, phi_dir,
-          device, threads, cache_dir, upsample, pix2pix, omega_landmarks, extra_losses, ema, dry_run):
+          device, threads, cache_dir, upsample, raster_sigma, pix2pix, omega_landmarks, extra_losses, ema, dry_run):
     """Train Φ (stage 1) or Ω on a frozen Φ (stage 2).
 
     \b
@@ -97,9 +100,12 @@ def train(stage, data, out, variant, preset, steps, epochs, batch_size, seed, sp
     Checkpoints are written atomically every --checkpoint-every steps; rerunning the same
     command resumes. Validation SSIM/PSNR (Ω) or landmark error (Φ) go to metrics_<stage>.jsonl.
     """
-    from reenact.config import PAPER_EPOCHS, TrainConfig, epochs_to_steps, model_config
+    from reenact.config import PAPER_EPOCHS, Preprocess, TrainConfig, epochs_to_steps, model_config
 
     overrides = {"upsample": upsample} if upsample else {}
+    sigma = _raster_sigma(raster_sigma, variant, stage, pix2pix, phi_dir or out)
+    if sigma is not None:
+        overrides["preprocess"] = Preprocess(raster="gaussian", raster_sigma=sigma)
     mcfg = model_config(variant, preset, **overrides)
     if device.startswith("cuda"):
         import torch
@@ -148,6 +154,19 @@ def train(stage, data, out, variant, preset, steps, epochs, batch_size, seed, sp
     trainer.run()
     click.echo(f"{stage}: trained to step {trainer.step}; weights in {out}")
     return 0
+
+
+def _raster_sigma(given: float | None, variant: str, stage: str, pix2pix: bool, phi_dir: Path) -> float | None:
+    """The paper raster's dot width to train with: as given, or (stage 2 on a trained Φ) Φ's own."""
+    if variant != "paper":
+        if given is not None:
+            raise ReenactError("--raster-sigma applies to --variant paper (the guided variant draws polylines)")
+        return None
+    if given is not None or stage != "omega" or pix2pix or not (Path(phi_dir) / "config.json").is_file():
+        return given
+    from reenact.weights_io import read_config
+
+    return read_config(Path(phi_dir)).preprocess.raster_sigma
 
 
 def _extra_loss_fields(pairs: tuple[tuple[str, float | None], ...]) -> dict:
