@@ -50,12 +50,18 @@ class ModelConfig:
     upsample: Upsample = "convT"  # Ω up-sampling: transposed conv (paper) | resize + conv
     phi_width: int = 16  # paper Φ: first conv width of each encoder (image Φ)
     phi_hidden: int = 256  # guided Φ: hidden units of the coordinate MLP
+    # guided Ω also sees the driver's mouth interior warped into J_gen's inner lips, colour-matched,
+    # and its mask (4 more input channels; reenact.face.mouth). False: the 9-channel Ω of before
+    mouth_guide: bool = False
     preprocess: Preprocess = field(default_factory=Preprocess)
 
     @property
     def omega_in_channels(self) -> int:
-        """Ω input channels: paper [P_t, J_gen] = 4; guided [P_t, warp(P_t), 3 polyline ch] = 9."""
-        return 4 if self.variant == "paper" else 9
+        """Ω input channels: paper [P_t, J_gen] = 4; guided [P_t, warp(P_t), 3 polyline ch] = 9, and with
+        the mouth guide [.., guide (3), its mask (1)] = 13."""
+        if self.variant == "paper":
+            return 4
+        return 13 if self.mouth_guide else 9
 
     @property
     def omega_out_channels(self) -> int:
@@ -86,11 +92,14 @@ class ModelConfig:
             raise ConfigError(f"unknown upsample {self.upsample!r}; expected 'convT' or 'resize'")
         if self.base_width < 1:
             raise ConfigError(f"base_width must be positive, got {self.base_width}")
+        if self.mouth_guide and self.variant != "guided":
+            raise ConfigError("the mouth guide (mouth_guide) is an input of the guided variant's Ω, not the paper's")
         if self.preprocess.crop_size != 256:
             raise ConfigError(f"crop_size must be 256 (Table 1), got {self.preprocess.crop_size}")
 
     def describe(self) -> str:
-        return f"variant={self.variant} preset={self.preset} width={self.base_width}"
+        guide = " mouth-guide" if self.mouth_guide else ""
+        return f"variant={self.variant} preset={self.preset} width={self.base_width}{guide}"
 
 
 def model_config(variant: str = "guided", preset: str = "lite", **overrides: Any) -> ModelConfig:

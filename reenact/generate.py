@@ -3,7 +3,10 @@
 Φ moves the target's landmarks L_t to the source's expression (L_s relative to the source's
 neutral face J_s), giving J_gen; Ω renders the target crop P_t with J_gen. The guided variant's Ω
 returns a residual and a mask that are added to P_t warped L_t → J_gen; the paper variant's Ω
-returns the face itself. Two evaluation stand-ins replace Φ: the ``oracle`` (``jgen`` = the real
+returns the face itself. For guided, each eye's opening in J_gen is then retargeted
+(``face.eyes.retarget_eyes``: a driver's blink closes the target's lids whatever the eye sizes), and
+an Ω trained with the mouth guide (``cfg.mouth_guide``) also gets the driver's mouth interior placed
+in J_gen's inner lips (``face.mouth.mouth_guide``) when a driver crop is given. Two evaluation stand-ins replace Φ: the ``oracle`` (``jgen`` = the real
 J_o) and ``pix2pix`` (the paper's baseline: Ω fed the source's own landmark image).
 
 Everything here is numpy (and OpenCV through the warp); Φ and Ω are plain callables on batch-1
@@ -19,6 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from reenact.config import ModelConfig
+from reenact.face.eyes import retarget_eyes
+from reenact.face.mouth import MouthGuide, mouth_guide
 from reenact.inputs import from_net, guided_omega_input, paper_omega_input, raster, to_net
 
 PhiFn = Callable[..., np.ndarray]  # batch-1 inputs -> J_gen [1,68,2] (guided) or [1,1,256,256] (paper)
@@ -39,14 +44,15 @@ def phi_inputs(cfg: ModelConfig, L_s: np.ndarray, J_s: np.ndarray, L_t: np.ndarr
 
 
 def omega_input(cfg: ModelConfig, P_t: np.ndarray, L_t: np.ndarray, jgen: np.ndarray,
-                warped: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+                warped: np.ndarray | None = None, guide: MouthGuide | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """Ω's input [C,256,256] and, for guided, P_t warped L_t → J_gen (uint8; None for paper).
 
     ``jgen``: J_gen as [68,2] crop points, or (paper) Φ's [1,256,256] landmark image.
-    ``warped``: the guided warp when already computed.
+    ``warped``: the guided warp when already computed. ``guide``: the mouth guide (cfg.mouth_guide;
+    None gives the empty guide).
     """
     if cfg.variant == "guided":
-        return guided_omega_input(P_t, L_t, jgen, cfg, warped=warped)
+        return guided_omega_input(P_t, L_t, jgen, cfg, warped=warped, guide=guide)
     image = raster(cfg, jgen) if jgen.shape == (68, 2) else jgen
     return paper_omega_input(P_t, image), None
 
@@ -59,6 +65,7 @@ class Generated:
     out: np.ndarray  # Ω's output [C',256,256]: guided residual (3) and mask (1); paper the face in [-1,1]
     jgen: np.ndarray  # J_gen: [68,2] crop points (guided, oracle) or Φ's [1,256,256] landmark image (paper)
     warped: np.ndarray | None  # guided: P_t warped L_t → J_gen (uint8), what the residual is added to
+    guide: MouthGuide | None = None  # the mouth guide Ω was given (cfg.mouth_guide), None without one
 
     def crop(self) -> np.ndarray:
         """I_gen, the generated 256² crop (uint8 BGR): guided warp + mask·residual, or paper's face."""
@@ -69,12 +76,17 @@ class Generated:
 
 def generate_crop(cfg: ModelConfig, phi: PhiFn | None, omega: OmegaFn, P_t: np.ndarray, L_t: np.ndarray,
                   L_s: np.ndarray, J_s: np.ndarray | None, *, jgen: np.ndarray | None = None, pix2pix: bool = False,
-                  L_t_image: np.ndarray | None = None, timings: dict[str, float] | None = None) -> Generated:
+                  L_t_image: np.ndarray | None = None, timings: dict[str, float] | None = None,
+                  driver: np.ndarray | None = None) -> Generated:
     """Φ then Ω for target crop P_t (landmarks L_t) driven by source landmarks L_s (neutral J_s), crop pixels.
 
-    ``jgen`` (the oracle): these [68,2] points replace Φ's J_gen. ``pix2pix`` (paper variant only):
-    Ω is fed the source's landmark image, no Φ (``phi`` may be None). ``timings``: filled with the
-    stage times in ms, ``phi``, ``warp`` (guided) and ``omega``, as the live overlay reports them.
+    ``jgen`` (the oracle): these [68,2] points replace Φ's J_gen (and are not retargeted).
+    ``pix2pix`` (paper variant only): Ω is fed the source's landmark image, no Φ (``phi`` may be
+    None). ``driver``: the driver's frame in the canonical crop (L_s's pixels; only its mouth area
+    is read), for an Ω with the mouth guide; None (no face, or ``--mouth-interior generated``)
+    gives the empty guide, so no driver pixel reaches Ω. ``timings``: filled with the stage times in
+    ms, ``phi`` (with the eye retargeting), ``warp`` (guided: Ω's input, the mouth guide included)
+    and ``omega``, as the live overlay reports them.
     """
     if pix2pix and cfg.variant == "guided":
         raise ValueError("the pix2pix baseline uses the paper variant's Ω")
@@ -85,8 +97,11 @@ def generate_crop(cfg: ModelConfig, phi: PhiFn | None, omega: OmegaFn, P_t: np.n
         jgen = raster(cfg, L_s)  # the source's landmark image stands in for J_gen
     else:
         jgen = phi(*phi_inputs(cfg, L_s, J_s, L_t, L_t_image))[0]  # [68,2] or [1,256,256]
+        if cfg.variant == "guided":
+            jgen = retarget_eyes(jgen, L_t, L_s, J_s)
     t1 = time.perf_counter()
-    x, warped = omega_input(cfg, P_t, L_t, jgen)
+    guide = mouth_guide(driver, L_s, jgen, P_t, L_t) if cfg.mouth_guide else None
+    x, warped = omega_input(cfg, P_t, L_t, jgen, guide=guide)
     tw = time.perf_counter()
     out = omega(x[None])[0]
     t2 = time.perf_counter()
@@ -97,7 +112,7 @@ def generate_crop(cfg: ModelConfig, phi: PhiFn | None, omega: OmegaFn, P_t: np.n
             timings["omega"] = (t2 - tw) * 1000
         else:  # paper: building Ω's input is part of Ω's stage
             timings["omega"] = (t2 - t1) * 1000
-    return Generated(cfg.variant, out, jgen, warped)
+    return Generated(cfg.variant, out, jgen, warped, guide)
 
 
 __all__ = ["Generated", "OmegaFn", "PhiFn", "generate_crop", "omega_input", "phi_inputs"]

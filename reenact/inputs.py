@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from reenact.config import ModelConfig
+from reenact.face.mouth import MouthGuide
 from reenact.face.rasterize import landmark_image
 from reenact.face.warp import warp_crop
 
@@ -34,16 +35,30 @@ def raster(cfg: ModelConfig, points: np.ndarray) -> np.ndarray:
     return landmark_image(points, p.raster, p.crop_size, p.raster_sigma, p.line_width)
 
 
+def guide_channels(guide: MouthGuide | None, size: int = 256) -> np.ndarray:
+    """The mouth guide as Ω's 4 extra channels [4,H,W]: the interior in [-1,1] times its mask, and the
+    mask in [0,1]; all zero without a guide (closed mouth, no face, ``--mouth-interior generated``)."""
+    if guide is None or not guide.mask.any():
+        return np.zeros((4, size, size), np.float32)
+    m = guide.mask.astype(np.float32)[None]
+    return np.concatenate([to_net(guide.image) * m, m], 0)
+
+
 def guided_omega_input(target_crop: np.ndarray, target_points: np.ndarray, jgen: np.ndarray, cfg: ModelConfig,
-                       warped: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Guided Ω input [9,256,256] = [P_t, P_t warped L_t→J_gen, J_gen polylines], and the warp (uint8).
+                       warped: np.ndarray | None = None, guide: MouthGuide | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Guided Ω input [9,256,256] = [P_t, P_t warped L_t→J_gen, J_gen polylines], and the warp (uint8);
+    with ``cfg.mouth_guide`` [13,256,256], the mouth guide's channels (``guide_channels``) last.
 
     ``warped`` may be passed when already computed (the live path warps once for both uses).
     """
     if warped is None:
         warped = warp_crop(target_crop, target_points, jgen)
-    x = np.concatenate([to_net(target_crop), to_net(warped), raster(cfg, jgen)], 0)
-    return x, warped
+    parts = [to_net(target_crop), to_net(warped), raster(cfg, jgen)]
+    if cfg.mouth_guide:
+        parts.append(guide_channels(guide, target_crop.shape[0]))
+    elif guide is not None:
+        raise ValueError(f"a mouth guide was given, but Ω ({cfg.describe()}) was not trained with one")
+    return np.concatenate(parts, 0), warped
 
 
 def paper_omega_input(target_crop: np.ndarray, jgen_image: np.ndarray) -> np.ndarray:

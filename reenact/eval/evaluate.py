@@ -66,7 +66,7 @@ class Model:
         """The generated crop for a pair; ``jgen_override`` replaces Φ's J_gen (the oracle)."""
         return generate_crop(self.cfg, self.phi, self.omega, bank.crops[p.target], bank.points[p.target],
                              bank.points[p.source], bank.points[p.source_neutral],
-                             jgen=jgen_override, pix2pix=self.pix2pix).crop()
+                             jgen=jgen_override, pix2pix=self.pix2pix, driver=bank.crops[p.source]).crop()
 
 
 def _folder_config(folder: Path) -> tuple[object, dict]:

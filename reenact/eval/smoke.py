@@ -34,7 +34,7 @@ def four_pair_expression_error(weights_dir: str | os.PathLike, data_root: str | 
         r.targets = []
         r.add_target(bank.crops[p.target], FaceLandmarks(points=bank.points[p.target], found=True, n_faces=1))
         r.set_neutral(bank.points[p.source_neutral])
-        crop, _ = r.crop_output(bank.points[p.source])
+        crop, _ = r.crop_output(bank.points[p.source], driver=bank.crops[p.source])
         lm = det.detect(crop)
         if not lm.found:
             raise InputError("no face re-detected on a generated crop")

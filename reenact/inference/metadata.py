@@ -23,7 +23,7 @@ KEY_PREPROCESS = "reenact.preprocess"
 KEY_WEIGHTS_SHA = "reenact.weights_sha256"
 
 #: ModelConfig fields that must agree between a model file and the folder's config.json.
-ARCH_FIELDS: tuple[str, ...] = ("variant", "preset", "base_width", "upsample", "phi_width", "phi_hidden")
+ARCH_FIELDS: tuple[str, ...] = ("variant", "preset", "base_width", "upsample", "phi_width", "phi_hidden", "mouth_guide")
 
 
 def model_metadata(cfg: ModelConfig, network: str, weights_sha256: str) -> dict[str, str]:

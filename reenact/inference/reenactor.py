@@ -19,6 +19,7 @@ import numpy as np
 from reenact.errors import InputError, NoFaceError
 from reenact.face.align import Alignment, align_points, apply, invert, similarity
 from reenact.face.landmarks import FaceLandmarks, LandmarkDetector, check_image
+from reenact.face.mouth import driver_mouth_crop
 from reenact.face.topology import TEMPLATE_256
 from reenact.face.warp import image_mesh, warp_image
 from reenact.generate import Generated, generate_crop
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 
 STAGES = ("landmarks", "smooth", "phi", "warp", "omega", "paste")
 PASTE_INTERPOLATION = {"linear": cv2.INTER_LINEAR, "cubic": cv2.INTER_CUBIC, "lanczos": cv2.INTER_LANCZOS4}
+MOUTH_INTERIORS = ("driver", "generated")
 
 
 @dataclass
@@ -67,8 +69,14 @@ class ReenactorOptions:
     # (width, height) of the largest picture the output shows (the virtual camera's 1280x720): a
     # larger target photo is scaled down to fit it once, when loaded. None: use the photo as it is.
     output_size: tuple[int, int] | None = None
+    # Weights trained with the mouth guide (ModelConfig.mouth_guide): "driver" gives Ω the actor's own
+    # mouth interior (their pixels reach the output, inside the mouth only), "generated" gives it none
+    # (Ω paints the interior). Weights without the guide always paint it.
+    mouth_interior: str = "driver"
 
     def __post_init__(self) -> None:
+        if self.mouth_interior not in MOUTH_INTERIORS:
+            raise ValueError(f"mouth_interior must be one of {', '.join(MOUTH_INTERIORS)}, got {self.mouth_interior!r}")
         if self.paste_interpolation not in PASTE_INTERPOLATION:
             raise ValueError(f"paste_interpolation must be one of {', '.join(PASTE_INTERPOLATION)}, "
                              f"got {self.paste_interpolation!r}")
@@ -171,6 +179,8 @@ class Reenactor:
         self._last_out: np.ndarray | None = None
         self._lost_since: float | None = None
         self._ref_pose: np.ndarray | None = None  # source face's reference alignment (head motion)
+        # the last output's driver crop points and alignment when it showed the driver's mouth interior
+        self._last_driver: tuple[np.ndarray, Alignment] | None = None
         self.face_found = False
         self.last_points: np.ndarray | None = None  # last frame's source landmarks (image px), None if no face
 
@@ -234,17 +244,19 @@ class Reenactor:
         self.last_points = lm.points if lm.found else None
         if not lm.found:
             return self.face_lost(t)
-        return self.from_landmarks(lm.points, t, _timed=True)
+        return self.from_landmarks(lm.points, t, _timed=True, image=image)
 
     def face_lost(self, t: float) -> np.ndarray:
         """No face: hold the last output briefly, then ease back to the target's own face.
 
-        The output is always made from the target, so the source's pixels never reach it.
+        The output is always made from the target, so the source's pixels never reach it: a last
+        output that carried the driver's mouth interior is made again without it before it is held.
         """
         self.face_found = False
         if self._lost_since is None:
             self._lost_since = t
             self.reset()
+            self._drop_driver_mouth()
         target = self.target.image
         if self._last_out is None or self._last_out.shape != target.shape:
             return target.copy()
@@ -258,8 +270,29 @@ class Reenactor:
             self._last_out = None
         return out
 
-    def from_landmarks(self, points: np.ndarray, t: float, _timed: bool = False) -> np.ndarray:
-        """The output for source landmarks in source-image pixels (replay and benchmarks use this)."""
+    @property
+    def uses_driver_mouth(self) -> bool:
+        """Whether Ω is given the driver's mouth interior (weights with the guide, ``mouth_interior='driver'``)."""
+        return bool(getattr(self.cfg, "mouth_guide", False)) and self.options.mouth_interior == "driver"
+
+    def _drop_driver_mouth(self) -> None:
+        """The held output, made again with Ω painting the mouth, when the last one showed the driver's."""
+        if self._last_driver is None or self._last_out is None:
+            return
+        L_s, src_align = self._last_driver
+        self._last_driver = None
+        timings, self.timings = self.timings, {}
+        out = self._generate(self.target, L_s, None)
+        self.timings = timings
+        self._last_out = self._apply_head_motion(out, src_align) if self.options.head_motion else out
+
+    def from_landmarks(self, points: np.ndarray, t: float, _timed: bool = False,
+                       image: np.ndarray | None = None) -> np.ndarray:
+        """The output for source landmarks in source-image pixels (replay and benchmarks use this).
+
+        ``image``: the frame the points were found in, where the mouth guide reads the driver's
+        mouth interior (``uses_driver_mouth``); without it Ω gets no guide.
+        """
         if not _timed:
             self.timings = {"landmarks": 0.0}
         self.face_found = True
@@ -269,21 +302,26 @@ class Reenactor:
         pts = self.smoother(points.astype(np.float32), t) if self.smoother is not None else points.astype(np.float32)
         src_align = align_points(pts)
         L_s = src_align.to_crop(pts)
+        # only the current frame's mouth area, only while its face is tracked (face_lost never gets here)
+        driver = driver_mouth_crop(image, src_align.M, L_s) if image is not None and self.uses_driver_mouth else None
         t1 = time.perf_counter()
         self.timings["smooth"] = (t1 - t0) * 1000
-        out = self._generate(tg, L_s)
+        out = self._generate(tg, L_s, driver)
         if self.options.head_motion:
             out = self._apply_head_motion(out, src_align)
         self._last_out = out
+        self._last_driver = (L_s, src_align) if driver is not None else None
         return out
 
-    def crop_output(self, L_s: np.ndarray, jgen: np.ndarray | None = None,
-                    pix2pix: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+    def crop_output(self, L_s: np.ndarray, jgen: np.ndarray | None = None, pix2pix: bool = False,
+                    driver: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
         """The generated 256² crop (I_gen) and, for guided, J_gen — for evaluation.
 
-        ``jgen`` (oracle) and ``pix2pix`` as in :func:`reenact.generate.generate_crop`.
+        ``jgen`` (oracle), ``pix2pix`` and ``driver`` (the driver's crop, for the mouth guide; used
+        only when ``uses_driver_mouth``) as in :func:`reenact.generate.generate_crop`.
         """
-        g = self._run_networks(self.target, L_s, jgen=jgen, pix2pix=pix2pix)
+        driver = driver if self.uses_driver_mouth else None
+        g = self._run_networks(self.target, L_s, jgen=jgen, pix2pix=pix2pix, driver=driver)
         return g.crop(), (g.jgen if self.cfg.variant == "guided" else None)
 
     def _run_networks(self, tg: Target, L_s: np.ndarray, **kw) -> Generated:
@@ -291,8 +329,8 @@ class Reenactor:
         return generate_crop(self.cfg, self.backend.phi, self.backend.omega, tg.crop, tg.crop_points, L_s,
                              self.neutral, L_t_image=tg.net.get("L_t"), **kw)
 
-    def _generate(self, tg: Target, L_s: np.ndarray) -> np.ndarray:
-        g = self._run_networks(tg, L_s, timings=self.timings)
+    def _generate(self, tg: Target, L_s: np.ndarray, driver: np.ndarray | None = None) -> np.ndarray:
+        g = self._run_networks(tg, L_s, timings=self.timings, driver=driver)
         t2 = time.perf_counter()
         if self.cfg.variant == "guided":
             out = self._paste_guided(tg, g.jgen, g.out)

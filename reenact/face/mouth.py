@@ -1,0 +1,156 @@
+"""The mouth-interior guide (issue 17): the driver's own mouth interior, placed where J_gen opens the mouth.
+
+A warp of the closed-mouth target photo has no teeth to move, and Ω cannot learn teeth from so
+little data; so, as peers do (DESIGN.md), Ω is given the driver's interior to blend: the pixels
+inside the driver's inner lips (points 60-67 of the driver's canonical crop) warped
+piecewise-affine into J_gen's inner-lip polygon, colour-matched to the target (mean and standard
+deviation in L*a*b* of the lips and the skin around them), with an anti-aliased mask of the polygon.
+With the driver's mouth closed (or no driver crop: no face, or ``--mouth-interior generated``)
+the guide is empty: zero image, zero mask.
+
+Everything here is numpy and OpenCV on 256² canonical crops (uint8 BGR) and [68,2] crop points.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from reenact.face.topology import mouth_opening
+from reenact.face.warp import crop_mesh, warp_image
+
+INNER = slice(60, 68)
+OUTER = slice(48, 60)
+#: The driver's inner-lip opening (over the eye distance; ``topology.mouth_opening``) below which
+#: there is no interior to show, and above which the guide is at full strength (a linear ramp between).
+OPEN_FROM, OPEN_FULL = 0.03, 0.06
+#: The colour-matching region: the outer-lip polygon scaled by this about its centre, less the interior.
+AROUND = 1.5
+#: Bounds of the per-channel standard-deviation ratio of the colour match (a flat region would blow it up).
+STD_RATIO = (0.5, 2.0)
+
+
+@dataclass(frozen=True)
+class MouthGuide:
+    """What Ω is given beside the warp: the placed interior and where it is."""
+
+    image: np.ndarray  # [256,256,3] uint8 BGR: the driver's interior, colour-matched, zero outside the mask
+    mask: np.ndarray  # [256,256] float32 in [0,1]: J_gen's inner-lip polygon (anti-aliased) x the opening ramp
+
+    @staticmethod
+    def empty(size: int = 256) -> MouthGuide:
+        """No guide: a closed mouth, no face, or the ``generated`` interior."""
+        return MouthGuide(np.zeros((size, size, 3), np.uint8), np.zeros((size, size), np.float32))
+
+
+def polygon_mask(points: np.ndarray, size: int = 256) -> np.ndarray:
+    """An anti-aliased filled polygon, float32 [size,size] in [0,1]."""
+    m = np.zeros((size, size), np.uint8)
+    cv2.fillPoly(m, [np.round(np.asarray(points, np.float64) * 16).astype(np.int32)], 255, cv2.LINE_AA, shift=4)
+    return m.astype(np.float32) / 255.0
+
+
+def _box(points: np.ndarray, size: int, pad: int) -> tuple[int, int, int, int]:
+    """x0, y0, x1, y1 (end exclusive) around ``points`` plus ``pad``, inside the crop."""
+    lo = np.floor(points.min(0)).astype(int) - pad
+    hi = np.ceil(points.max(0)).astype(int) + pad + 1
+    return max(0, int(lo[0])), max(0, int(lo[1])), min(size, int(hi[0])), min(size, int(hi[1]))
+
+
+def around_mouth(points: np.ndarray, size: int = 256) -> np.ndarray:
+    """bool [size,size]: the lips and the skin around them (outer lips scaled by ``AROUND``), less the interior."""
+    p = np.asarray(points, np.float64)
+    outer = p[OUTER]
+    c = outer.mean(0)
+    region = polygon_mask(c + AROUND * (outer - c), size) > 0.5
+    return region & ~(polygon_mask(p[INNER], size) > 0.5)
+
+
+def lab_stats(image: np.ndarray, region: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and standard deviation in L*a*b* (OpenCV's 8-bit scale) over a bool region."""
+    ys, xs = np.nonzero(region)
+    if ys.size == 0:
+        raise ValueError("lab_stats: empty region")
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    lab = cv2.cvtColor(image[y0:y1, x0:x1], cv2.COLOR_BGR2LAB).astype(np.float32)[region[y0:y1, x0:x1]]
+    return lab.mean(0), lab.std(0)
+
+
+def match_colour(pixels: np.ndarray, src: tuple[np.ndarray, np.ndarray], dst: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """BGR uint8 pixels [...,3] moved from ``src``'s L*a*b* mean/std to ``dst``'s (the std ratio bounded)."""
+    shape = pixels.shape
+    lab = cv2.cvtColor(pixels.reshape(-1, 1, 3), cv2.COLOR_BGR2LAB).astype(np.float32).reshape(-1, 3)
+    ratio = np.clip(dst[1] / np.maximum(src[1], 1e-3), *STD_RATIO)
+    lab = np.clip((lab - src[0]) * ratio + dst[0], 0, 255).astype(np.uint8)
+    return cv2.cvtColor(lab.reshape(-1, 1, 3), cv2.COLOR_LAB2BGR).reshape(shape)
+
+
+def opening_gate(points: np.ndarray) -> float:
+    """0 for a closed mouth, 1 for an open one (``OPEN_FROM``..``OPEN_FULL``, linear between)."""
+    return float(np.clip((mouth_opening(points) - OPEN_FROM) / (OPEN_FULL - OPEN_FROM), 0.0, 1.0))
+
+
+def mouth_guide(driver_crop: np.ndarray | None, L_s: np.ndarray, jgen: np.ndarray, target_crop: np.ndarray,
+                L_t: np.ndarray) -> MouthGuide:
+    """The driver's mouth interior warped into J_gen's inner lips and colour-matched to the target.
+
+    ``driver_crop``: the driver's frame in the canonical crop (where ``L_s`` are its points), or
+    None: no guide. Only pixels inside J_gen's inner-lip polygon are kept (zero elsewhere), so
+    nothing of the driver outside their mouth ever reaches Ω.
+    """
+    size = target_crop.shape[0]
+    gate = opening_gate(L_s) if driver_crop is not None else 0.0
+    if gate <= 0.0:
+        return MouthGuide.empty(size)
+    if driver_crop.shape != target_crop.shape or driver_crop.dtype != np.uint8:
+        raise ValueError(f"the driver crop must be a uint8 {target_crop.shape} image, got {driver_crop.dtype} {driver_crop.shape}")
+    jgen = np.asarray(jgen, np.float32)
+    mask = polygon_mask(jgen[INNER], size)
+    x0, y0, x1, y1 = _box(jgen[INNER], size, pad=2)
+    if x1 <= x0 or y1 <= y0 or not mask.any():
+        return MouthGuide.empty(size)
+    region = warp_image(driver_crop, crop_mesh(L_s, jgen, size), shape=(y1 - y0, x1 - x0), offset=(x0, y0))
+    region = match_colour(region, lab_stats(driver_crop, around_mouth(L_s, size)),
+                          lab_stats(target_crop, around_mouth(L_t, size)))
+    mask *= gate
+    image = np.zeros_like(target_crop)
+    image[y0:y1, x0:x1] = region
+    image[mask <= 0] = 0
+    return MouthGuide(image, mask)
+
+
+def driver_mouth_crop(image: np.ndarray, to_crop: np.ndarray, L_s: np.ndarray, size: int = 256) -> np.ndarray:
+    """The driver's frame in the canonical crop, cut only around the mouth (what ``mouth_guide`` reads:
+    the lips, the skin around them and the interior); the rest of the [size,size,3] uint8 crop is zero.
+
+    ``to_crop``: the 2x3 frame→crop affine (``Alignment.M``); ``L_s``: the driver's crop points.
+    Cutting a box instead of the whole crop keeps this well under a millisecond.
+    """
+    p = np.asarray(L_s, np.float64)
+    outer = p[OUTER]
+    c = outer.mean(0)
+    x0, y0, x1, y1 = _box(c + AROUND * (outer - c), size, pad=3)
+    out = np.zeros((size, size, 3), np.uint8)
+    if x1 <= x0 or y1 <= y0:
+        return out
+    M = np.asarray(to_crop, np.float64).copy()
+    M[:, 2] -= (x0, y0)
+    out[y0:y1, x0:x1] = cv2.warpAffine(image, M, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return out
+
+
+def jitter_guide(guide: MouthGuide, rng: np.random.Generator, gain: float = 0.15, shift: float = 12.0) -> MouthGuide:
+    """Training augmentation: the guide's brightness scaled by 1 ± ``gain`` and each channel shifted by
+    ± ``shift`` grey levels (uniform), so Ω learns to match the target's light rather than trust the match."""
+    if not guide.mask.any():
+        return guide
+    g = guide.image.astype(np.float32) * rng.uniform(1 - gain, 1 + gain) + rng.uniform(-shift, shift, 3)
+    image = np.clip(g, 0, 255).astype(np.uint8)
+    image[guide.mask <= 0] = 0
+    return MouthGuide(image, guide.mask)
+
+
+__all__ = ["MouthGuide", "around_mouth", "driver_mouth_crop", "jitter_guide", "lab_stats", "match_colour", "mouth_guide", "opening_gate",
+           "polygon_mask"]

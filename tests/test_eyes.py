@@ -1,0 +1,82 @@
+"""Eye-opening retargeting (issue 17): pure geometry on real dlib landmarks of the astronaut."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from reenact.eval.expressive import move
+from reenact.face.align import align_points
+from reenact.face.eyes import EYES, MAX_RATIO, eye_ratios, lid_gaps, retarget_eyes
+from reenact.face.flip import flip_points
+
+UPPER = [a for _, pairs in EYES for a, _ in pairs]
+
+
+@pytest.fixture(scope="module")
+def face(astronaut_points):
+    """The astronaut's landmarks in the canonical crop."""
+    return align_points(astronaut_points).to_crop(astronaut_points).astype(np.float64)
+
+
+def _eyes_scaled(points: np.ndarray, scale: float) -> np.ndarray:
+    """The same face with both eyes' lid gaps scaled about each lid pair's midpoint (a smaller or larger eye)."""
+    p = points.copy()
+    for _, pairs in EYES:
+        for a, b in pairs:
+            m = (p[a] + p[b]) / 2
+            p[a], p[b] = m + scale * (p[a] - m), m + scale * (p[b] - m)
+    return p
+
+
+def test_a_neutral_driver_gives_the_targets_own_eyes(face):
+    target = _eyes_scaled(face, 1.4)  # a large-eyed target
+    jgen = target + np.random.default_rng(0).normal(0, 0.7, target.shape)  # Φ moved the lids somewhat
+    out = retarget_eyes(jgen, target, face, face)
+    np.testing.assert_allclose(lid_gaps(out), lid_gaps(target), atol=1e-3)
+
+
+def test_a_small_eyed_drivers_blink_closes_a_large_eyed_targets_lids(face):
+    driver_neutral = _eyes_scaled(face, 0.6)  # small eyes
+    target = _eyes_scaled(face, 1.5)  # large eyes
+    driver_blink = _eyes_scaled(face, 0.6 * 0.3)  # the driver's lids at 0.3 of their opening
+    plain = target + (driver_blink - driver_neutral)  # J_gen = L_t + (L_s − J_s): the lids only squeezed
+    assert (lid_gaps(plain) / lid_gaps(target)).min() > 0.6
+    out = retarget_eyes(plain, target, driver_blink, driver_neutral)
+    np.testing.assert_allclose(lid_gaps(out) / lid_gaps(target), 0.3, atol=1e-3)
+    moved = np.flatnonzero(np.abs(out - plain).max(1) > 1e-4)
+    assert set(moved.tolist()) <= set(UPPER)  # only the upper lids move
+
+
+def test_a_scripted_blink_shuts_the_lids(face):
+    """expressive.move's blink puts the upper lids on the lower ones: the output's gaps go to ~0."""
+    blink = move(face, "blink", 1.0)
+    target = _eyes_scaled(face, 1.3)
+    out = retarget_eyes(target + (blink - face), target, blink, face)
+    assert np.abs(lid_gaps(out)).max() < 1e-3 * lid_gaps(target).max()
+
+
+def test_the_ratio_is_clamped(face):
+    wide = _eyes_scaled(face, 3.0)
+    np.testing.assert_allclose(eye_ratios(wide, face), MAX_RATIO)
+    out = retarget_eyes(face, face, wide, face)
+    np.testing.assert_allclose(lid_gaps(out) / lid_gaps(face), MAX_RATIO, atol=1e-3)
+    shut_neutral = _eyes_scaled(face, 0.0)  # a neutral captured with shut eyes gives no ratio
+    np.testing.assert_allclose(eye_ratios(face, shut_neutral), 1.0)
+
+
+def test_mirroring_commutes_with_retargeting(face):
+    rng = np.random.default_rng(1)
+    driver_neutral, target = _eyes_scaled(face, 0.8), _eyes_scaled(face, 1.2)
+    driver = _eyes_scaled(face, 0.8) + rng.normal(0, 0.5, face.shape)
+    driver[[37, 38]] += (0, 2.0)  # one eye half closed: the two eyes differ
+    jgen = target + (driver - driver_neutral)
+    f = lambda p: flip_points(p, 256)  # noqa: E731
+    a = f(retarget_eyes(jgen, target, driver, driver_neutral))
+    b = retarget_eyes(f(jgen), f(target), f(driver), f(driver_neutral))
+    np.testing.assert_allclose(a, b, atol=1e-3)
+
+
+def test_bad_shape_is_refused(face):
+    with pytest.raises(ValueError, match=r"\[68,2\]"):
+        retarget_eyes(face[:60], face, face, face)

@@ -1,0 +1,174 @@
+"""The mouth-interior guide (issue 17): the driver's interior placed in J_gen's inner lips, and never
+a driver pixel when the face is lost or the interior is ``generated``."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from reenact.eval.expressive import teeth_area
+from reenact.face.align import align_points
+from reenact.face.mouth import (
+    MouthGuide,
+    around_mouth,
+    driver_mouth_crop,
+    jitter_guide,
+    lab_stats,
+    match_colour,
+    mouth_guide,
+    polygon_mask,
+)
+from reenact.synthetic import open_mouth
+
+
+@pytest.fixture(scope="module")
+def faces(astronaut, astronaut_points):
+    """(target crop, L_t, driver crop, L_s with the mouth open and white teeth drawn inside, driver frame,
+    the driver frame's points): the astronaut as target, a darker astronaut as driver."""
+    from reenact.face.warp import image_mesh, warp_image
+
+    al = align_points(astronaut_points)
+    target, L_t = al.crop(astronaut), al.to_crop(astronaut_points)
+    opened = open_mouth(astronaut_points, 0.35)
+    frame = warp_image(cv2.convertScaleAbs(astronaut, alpha=0.7, beta=0), image_mesh(astronaut_points, opened, al.M))
+    inner = np.round(opened[60:68]).astype(np.int32)
+    teeth = np.zeros(frame.shape[:2], np.uint8)
+    cv2.fillPoly(teeth, [inner], 1)
+    top = opened[60:68, 1].min()
+    h = opened[60:68, 1].max() - top
+    teeth[int(top + 0.45 * h):] = 0  # upper teeth: the top half of the opening, white; the rest dark
+    frame[(teeth == 0) & (cv2.fillPoly(np.zeros_like(teeth), [inner], 1) == 1)] = (40, 30, 60)
+    frame[teeth == 1] = (200, 200, 200)  # grey-white teeth, as a dark driver's look
+    dal = align_points(opened)
+    return target, L_t, dal.crop(frame), dal.to_crop(opened), frame, opened
+
+
+def _closed(points: np.ndarray) -> np.ndarray:
+    """The inner lips pressed together (upper and lower inner-lip points meet midway)."""
+    p = points.copy()
+    for a, b in ((61, 67), (62, 66), (63, 65)):
+        p[a] = p[b] = (p[a] + p[b]) / 2
+    return p
+
+
+def test_a_closed_mouth_or_no_driver_gives_no_guide(faces):
+    target, L_t, driver, L_s, _, _ = faces
+    for g in (mouth_guide(driver, _closed(L_s), L_t, target, L_t), mouth_guide(None, L_s, L_s, target, L_t)):
+        assert not g.mask.any() and not g.image.any()
+
+
+def test_the_guide_brings_the_drivers_teeth_into_jgens_mouth(faces):
+    target, L_t, driver, L_s, _, _ = faces
+    jgen = open_mouth(L_t, 0.3)  # a narrower opening than the driver's
+    g = mouth_guide(driver, L_s, jgen, target, L_t)
+    inside = polygon_mask(jgen[60:68]) > 0
+    assert g.mask.max() == pytest.approx(1.0) and np.array_equal(g.mask > 0, inside)
+    assert not g.image[~inside].any()  # nothing of the driver outside J_gen's inner lips
+    composite = target.copy()
+    composite[g.mask > 0.5] = g.image[g.mask > 0.5]
+    assert teeth_area(composite, jgen) > 0.05  # visible teeth, by the evaluation's own measure
+    dark = driver.copy()
+    dark[driver.min(2) > 150] = (40, 30, 60)  # the same driver without teeth: none in the guide either
+    g = mouth_guide(dark, L_s, jgen, target, L_t)
+    composite[g.mask > 0.5] = g.image[g.mask > 0.5]
+    assert teeth_area(composite, jgen) < 0.01
+
+
+def test_colour_matching_moves_the_drivers_light_to_the_targets(faces):
+    target, L_t, driver, L_s, _, _ = faces
+    src, dst = lab_stats(driver, around_mouth(L_s)), lab_stats(target, around_mouth(L_t))
+    assert abs(src[0][0] - dst[0][0]) > 15  # the driver is darker
+    region = around_mouth(L_s)
+    moved = match_colour(driver[region], src, dst)
+    lab = cv2.cvtColor(moved.reshape(-1, 1, 3), cv2.COLOR_BGR2LAB).reshape(-1, 3).astype(np.float64)
+    np.testing.assert_allclose(lab.mean(0), dst[0], atol=3.0)
+
+
+def test_jitter_keeps_the_mask_and_stays_inside_it(faces):
+    target, L_t, driver, L_s, _, _ = faces
+    g = mouth_guide(driver, L_s, open_mouth(L_t, 0.3), target, L_t)
+    j = jitter_guide(g, np.random.default_rng(0))
+    assert np.array_equal(j.mask, g.mask) and not j.image[g.mask <= 0].any()
+    assert not np.array_equal(j.image, g.image)
+    assert jitter_guide(MouthGuide.empty(), np.random.default_rng(0)).mask.max() == 0
+
+
+def test_the_live_cut_matches_the_full_crop_around_the_mouth(faces):
+    _, _, driver, L_s, frame, opened = faces
+    cut = driver_mouth_crop(frame, align_points(opened).M, L_s)
+    kept = cut.any(2)
+    assert 0 < kept.mean() < 0.2  # only the mouth area is cut from the frame
+    assert np.abs(cut[kept].astype(int) - driver[kept]).max() <= 1
+    assert around_mouth(L_s)[~kept].sum() == 0  # everything the colour match reads is cut
+
+
+pytest.importorskip("torch")
+
+
+def _reenactor(folder, interior: str, **opts):
+    from reenact.inference.backend import create_backend
+    from reenact.inference.reenactor import Reenactor, ReenactorOptions
+
+    return Reenactor(create_backend("torch", folder, device="cpu", threads=2), None,
+                     options=ReenactorOptions(smoothing=False, mouth_interior=interior, **opts))
+
+
+def test_driver_pixels_reach_the_output_only_with_the_driver_interior(faces, weights_factory, astronaut, astronaut_points):
+    from reenact.face.landmarks import FaceLandmarks
+
+    _, _, _, _, frame, opened = faces
+    folder = weights_factory("guided", mouth_guide=True)
+    other = frame.copy()
+    other[cv2.fillPoly(np.zeros(frame.shape[:2], np.uint8), [np.round(opened[60:68]).astype(np.int32)], 1) == 1] = (0, 200, 0)
+    outs = {}
+    for interior in ("driver", "generated"):
+        r = _reenactor(folder, interior)
+        r.add_target(astronaut, FaceLandmarks(points=astronaut_points, found=True, n_faces=1))
+        outs[interior] = [r.from_landmarks(opened, 0.0, image=f) for f in (frame, other)]
+    assert not np.array_equal(*outs["driver"])  # the driver's mouth pixels change the output …
+    assert np.array_equal(*outs["generated"])  # … and with `generated` they never reach it
+
+
+def test_no_driver_pixel_reaches_the_output_when_the_face_is_lost(faces, weights_factory, astronaut, astronaut_points):
+    """After the face is lost (the frames are a bright green screen) the held output is the last face
+    made again with a painted interior, then the target's own photo: never the driver's mouth."""
+    from reenact.face.landmarks import FaceLandmarks
+
+    _, _, _, _, frame, opened = faces
+    folder = weights_factory("guided", mouth_guide=True)
+    target_lm = FaceLandmarks(points=astronaut_points, found=True, n_faces=1)
+    painted = _reenactor(folder, "generated")
+    painted.add_target(astronaut, target_lm)
+    painted_out = painted.from_landmarks(opened, 0.0, image=frame)
+    for hold in (0.0, 60.0):
+        r = _reenactor(folder, "driver", hold_s=hold, ease_s=0.0)
+        r.add_target(astronaut, target_lm)
+        live = r.from_landmarks(opened, 0.0, image=frame)
+        assert not np.array_equal(live, painted_out)  # the driver's interior showed while tracked
+        green = np.full_like(frame, (0, 255, 0))
+        for k in range(3):
+            out = r(green)  # no detector: every frame is a lost face
+            assert not r.face_found
+            assert np.array_equal(out, painted_out if hold > 0 else astronaut) or (k == 0 and np.array_equal(out, painted_out)), k
+
+
+def test_live_and_eval_make_the_same_crop_with_the_guide(faces, weights_factory):
+    """generate_crop with the driver's full crop (eval) and with the live path's mouth cut: one result."""
+    from reenact.face.landmarks import FaceLandmarks
+    from reenact.generate import generate_crop
+    from reenact.inference.backend import create_backend
+
+    target, L_t, driver, L_s, frame, opened = faces
+    folder = weights_factory("guided", mouth_guide=True)
+    be = create_backend("torch", folder, device="cpu", threads=2)
+    ev = generate_crop(be.cfg, be.phi, be.omega, target, L_t, L_s, L_t, driver=driver)
+    assert ev.guide is not None and ev.guide.mask.any()
+    r = _reenactor(folder, "driver")
+    r.add_target(target, FaceLandmarks(points=L_t, found=True, n_faces=1))
+    r.set_neutral(L_t)
+    cut = driver_mouth_crop(frame, align_points(opened).M, L_s)
+    live, _ = r.crop_output(L_s, driver=cut)
+    assert np.abs(live.astype(int) - ev.crop()).max() <= 2
+    none = generate_crop(be.cfg, be.phi, be.omega, target, L_t, L_s, L_t, driver=None)
+    assert not np.array_equal(none.crop(), ev.crop())
