@@ -173,6 +173,12 @@ class TrainConfig:
     # 'truth' = the real J_o, so Ω learns to paint the face the landmarks describe instead of hedging
     # between Φ's landmarks and a different real expression (validation always uses Φ's J_gen)
     omega_landmarks: Literal["phi", "truth"] = "phi"
+    # stage 2 only: the share of video draws taken from pairs whose truth frame is a blink (GRID has
+    # few), so Ω learns to paint closed lids; 0 = draw video pairs uniformly, as before
+    blink_share: float = 0.0
+    # stage 2, Ω with the mouth guide only: the share of training samples given no guide, so the same
+    # Ω also paints interiors itself (``--mouth-interior generated``)
+    guide_drop: float = 0.25
 
     def __post_init__(self) -> None:
         if self.split_seed < 0:
@@ -180,6 +186,10 @@ class TrainConfig:
         unknown = [n for n in self.extra_losses if n not in EXTRA_LOSS_NAMES]
         if unknown:
             raise ConfigError(f"unknown extra losses {unknown}; expected some of {', '.join(EXTRA_LOSS_NAMES)}")
+        for name in ("blink_share", "guide_drop"):
+            v = getattr(self, name)
+            if not (0.0 <= v <= 1.0):
+                raise ConfigError(f"{name} must be a share in [0, 1], got {v}")
         if not (0.0 <= self.ema < 1.0):
             raise ConfigError(f"ema must be a decay in [0, 1), e.g. 0.995 (0 = off), got {self.ema}")
         for name, weight in self.extra_loss_weights:

@@ -38,10 +38,14 @@ def raster(cfg: ModelConfig, points: np.ndarray) -> np.ndarray:
 def guide_channels(guide: MouthGuide | None, size: int = 256) -> np.ndarray:
     """The mouth guide as Ω's 4 extra channels [4,H,W]: the interior in [-1,1] times its mask, and the
     mask in [0,1]; all zero without a guide (closed mouth, no face, ``--mouth-interior generated``)."""
-    if guide is None or not guide.mask.any():
-        return np.zeros((4, size, size), np.float32)
-    m = guide.mask.astype(np.float32)[None]
-    return np.concatenate([to_net(guide.image) * m, m], 0)
+    out = np.zeros((4, size, size), np.float32)
+    if guide is None or not guide.shown:
+        return out
+    x0, y0, x1, y1 = guide.box
+    m = guide.alpha[None]
+    out[:3, y0:y1, x0:x1] = to_net(guide.patch) * m
+    out[3, y0:y1, x0:x1] = guide.alpha
+    return out
 
 
 def guided_omega_input(target_crop: np.ndarray, target_points: np.ndarray, jgen: np.ndarray, cfg: ModelConfig,

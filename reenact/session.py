@@ -203,6 +203,9 @@ class SessionConfig:
     camera_size: tuple[int, int] = (640, 480)  # (width, height) asked of a webcam
     threads: int = 2  # CPU threads for inference (OpenCV gets half)
     device: str | None = None  # backend device, cpu or cuda (None: the backend's default)
+    # weights with the mouth guide: 'driver' gives Ω the actor's own mouth interior (their pixels reach
+    # the output, inside the mouth), 'generated' lets Ω paint it; weights without the guide always paint it
+    mouth_interior: str = "driver"
 
 
 @dataclass
@@ -274,6 +277,15 @@ def _neutral(config: SessionConfig, say: Callable[[str], None]):
     return None
 
 
+def mouth_interior_line(cfg, interior: str) -> str:
+    """What the session says about the mouth interior it shows."""
+    if not getattr(cfg, "mouth_guide", False):
+        return "mouth interior: generated (these weights have no mouth guide)"
+    if interior == "driver":
+        return "mouth interior: driver — your own mouth's pixels (teeth, tongue) reach the output, inside the mouth only"
+    return "mouth interior: generated (--mouth-interior generated)"
+
+
 def _build_reenactor(config: SessionConfig, backend, say: Callable[[str], None]):
     """The Reenactor with every target loaded (a target detector that looks harder than on camera frames)."""
     from reenact.face.landmarks import create_detector
@@ -283,7 +295,8 @@ def _build_reenactor(config: SessionConfig, backend, say: Callable[[str], None])
     target_detector = create_detector("dlib", detect_width=1000) if config.landmarks == "dlib" else detector
     neutral = _neutral(config, say)
     options = ReenactorOptions(smoothing=config.smoothing, head_motion=config.head_motion,
-                               color_match=config.color_match, output_size=output_box(config.outputs, config.size))
+                               color_match=config.color_match, output_size=output_box(config.outputs, config.size),
+                               mouth_interior=config.mouth_interior)
     reenactor = Reenactor(backend, detector, neutral=neutral, options=options)
     for t in config.targets:
         load_target(Path(t), target_detector, reenactor)
@@ -329,6 +342,7 @@ def open_session(config: SessionConfig, say: Callable[[str], None] = log.info) -
     be = create_backend(config.backend, config.weights or WEIGHTS_DIR, device=config.device,
                         engines_dir=config.engines_dir, **backend_options(config.backend, config.threads))
     say(f"model: {be.describe()}")
+    say(mouth_interior_line(be.cfg, config.mouth_interior))
     reenactor, neutral = _build_reenactor(config, be, say)
     processor = LiveProcessor(reenactor, config.calibration or DEFAULT_NAME, config.calibration_dir,
                               auto_calibrate=config.auto_calibrate and neutral is None)

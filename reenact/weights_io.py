@@ -119,7 +119,8 @@ def load_state(path: Path, network: str, cfg: ModelConfig | None = None) -> dict
         raise WeightsError(f"{path} holds {found or 'an unknown network'!r}, expected {network!r}")
     if cfg is not None and "config" in meta:
         saved = ModelConfig.from_dict(json.loads(meta["config"]))
-        for key in ("variant", "preset", "base_width", "upsample", "phi_width", "phi_hidden"):
+        for key in ("variant", "preset", "base_width", "upsample", "phi_width", "phi_hidden") + (
+                ("mouth_guide",) if network == "omega" else ()):
             a, b = getattr(saved, key), getattr(cfg, key)
             if a != b:
                 raise WeightsError(f"{path} was trained with {key}={a!r}, but {key}={b!r} was asked for")

@@ -17,7 +17,9 @@ today's defaults. It prints a markdown table of ``reenact.eval.expressive``'s me
 of brow height, eye opening, mouth opening and width; blink depth; teeth area over the driver's;
 brow-hold retention on the scripted driver; landmark jitter over the driver's) and writes
 ``--out``/<driver>_<target>.png: driver | before | now at chosen frames, results.json and the
-per-frame features (<driver>_<target>_<setting>.npz).
+per-frame features (<driver>_<target>_<setting>.npz). ``--new-weights`` adds the settings ``new``
+and ``new-generated``: today's defaults with other weights (e.g. an Ω with the mouth guide), the
+driver's or the generated mouth interior; the strip then shows driver | first | last setting.
 
     python scripts/expressive_study.py --data ../shared/data --targets 012,029 --out /tmp/expressive
 """
@@ -41,7 +43,7 @@ from reenact.face.landmarks import create_detector
 from reenact.face.smoothing import LandmarkSmoother, OneEuroConfig, normalise
 from reenact.face.warp import image_mesh, warp_image
 from reenact.inference.backend import create_backend
-from reenact.inference.reenactor import Reenactor
+from reenact.inference.reenactor import Reenactor, ReenactorOptions
 from reenact.live.capture import Frame
 from reenact.paths import WEIGHTS_DIR
 from reenact.session import LiveProcessor, load_target
@@ -81,11 +83,13 @@ def scripted_frames(photo: np.ndarray, detector) -> tuple[list[np.ndarray], np.n
     return [warp_image(photo, image_mesh(lm.points, p, M)) for p in pts], t
 
 
-def run(frames: list[np.ndarray], backend, target: Path, before: bool) -> tuple[list[np.ndarray], np.ndarray]:
+def run(frames: list[np.ndarray], backend, target: Path, before: bool,
+        mouth_interior: str = "driver") -> tuple[list[np.ndarray], np.ndarray]:
     """Outputs of the live per-frame path, and the driver's raw landmarks (nan rows: no face)."""
     smoother = (LandmarkSmoother(eyes=OneEuroConfig(beta=20.0), brows=OneEuroConfig(beta=0.5)) if before
                 else LandmarkSmoother())
-    r = Reenactor(backend, create_detector("dlib"), smoother=smoother)
+    r = Reenactor(backend, create_detector("dlib"), smoother=smoother,
+                  options=ReenactorOptions(mouth_interior=mouth_interior))
     load_target(target, create_detector("dlib", detect_width=1000), r)
     with tempfile.TemporaryDirectory() as cal:
         proc = LiveProcessor(r, "default", cal, auto_calibrate=True)
@@ -144,10 +148,14 @@ def main() -> None:
     ap.add_argument("--out", required=True, type=Path)
     ap.add_argument("--max-frames", type=int, default=None, help="cut each driver (a quick check)")
     ap.add_argument("--drivers", default="cremad,scripted", help="which drivers to run")
-    ap.add_argument("--settings", default="before,now", help="which settings to run")
+    ap.add_argument("--settings", default="before,now",
+                    help="which settings to run: before, now (the shipped weights), new (--new-weights, "
+                         "--mouth-interior driver) and new-generated (--new-weights, --mouth-interior generated)")
+    ap.add_argument("--new-weights", type=Path, default=None, help="weights folder for the 'new' settings")
     a = ap.parse_args()
     a.out.mkdir(parents=True, exist_ok=True)
     backend = create_backend("onnx", WEIGHTS_DIR, threads=1)
+    new_backend = create_backend("onnx", a.new_weights, threads=1) if a.new_weights else None
     det = create_detector("dlib")
     names = a.drivers.split(",")
     drivers = {"cremad": (cremad_frames(a.data / "cremad"), None)} if "cremad" in names else {}
@@ -161,7 +169,11 @@ def main() -> None:
             runs = {}
             for setting in a.settings.split(","):
                 t0 = time.perf_counter()
-                outs, drv = run(frames, backend, target, before=setting == "before")
+                if setting.startswith("new") and new_backend is None:
+                    raise SystemExit(f"setting {setting!r} needs --new-weights")
+                outs, drv = run(frames, new_backend if setting.startswith("new") else backend, target,
+                                before=setting == "before",
+                                mouth_interior="generated" if setting == "new-generated" else "driver")
                 runs[setting] = outs
                 results[f"{dname} {tg} {setting}"] = measures(frames, outs, drv, det, t if t is not None and len(frames) > HOLD["end"][1] * FPS else None,
                                                               save=a.out / f"{dname}_{tg}_{setting}.npz")
@@ -170,7 +182,8 @@ def main() -> None:
             idx = sorted({int(np.nanargmax(f[:, 0])), int(np.nanargmin(f[:, 1])), int(np.nanargmax(f[:, 2])), len(frames) // 2})
             if t is not None and len(frames) > HOLD["end"][1] * FPS:
                 idx = [int(7.0 * FPS), int(16.5 * FPS), int(20.5 * FPS), int(23.5 * FPS), int(25.8 * FPS)]
-            cv2.imwrite(str(a.out / f"{dname}_{tg}.png"), strip(frames, *(runs.get(k, frames) for k in ("before", "now")), idx))
+            shown = list(runs)[:1] + list(runs)[-1:] if len(runs) > 1 else list(runs) * 2  # driver | first | last setting
+            cv2.imwrite(str(a.out / f"{dname}_{tg}.png"), strip(frames, *(runs[k] for k in shown), idx))
     (a.out / "results.json").write_text(json.dumps(results, indent=1, default=lambda v: None))
     cols = list(dict.fromkeys(c for r in results.values() for c in r))
     print("\n| driver target setting | " + " | ".join(cols) + " |")

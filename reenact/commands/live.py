@@ -46,8 +46,12 @@ from reenact.session import FILE_LONG_SIDE, parse_size
 @click.option("--camera-size", default="640x480", show_default=True, help="Webcam capture size.")
 @click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True, help="CPU threads for inference.")
 @click.option("--device", default=None, help="Backend device: cpu | cuda (backend default when omitted).")
+@click.option("--mouth-interior", type=click.Choice(["driver", "generated"]), default="driver", show_default=True,
+              help="Weights trained with the mouth guide: 'driver' shows your own mouth interior (teeth, tongue), "
+                   "warped into the target's lips and colour-matched — your mouth's pixels reach the output; "
+                   "'generated' lets the network paint it. No pixel of yours is shown once your face is lost.")
 def live(targets, source, outputs, backend, weights, landmarks, calibration, calibration_dir, auto_calibrate, engines_dir, head_motion,
-         no_smoothing, color_match, loop, max_frames, size, fps, camera_size, threads, device):
+         no_smoothing, color_match, loop, max_frames, size, fps, camera_size, threads, device, mouth_interior):
     """Make the face in a photo copy your expression, live.
 
     \b
@@ -79,7 +83,8 @@ def live(targets, source, outputs, backend, weights, landmarks, calibration, cal
                            landmarks=landmarks, calibration=calibration, calibration_dir=calibration_dir,
                            auto_calibrate=auto_calibrate, engines_dir=engines_dir, head_motion=head_motion,
                            smoothing=not no_smoothing, color_match=color_match, loop=loop, max_frames=max_frames,
-                           size=file_size, fps=fps, camera_size=cam_size, threads=threads, device=device)
+                           size=file_size, fps=fps, camera_size=cam_size, threads=threads, device=device,
+                           mouth_interior=mouth_interior)
     session = open_session(config, say=click.echo)
     stats = session.run()
     for line in session.summary_lines(stats):

@@ -86,9 +86,18 @@ class ExtraLoss(click.ParamType):
               help="Keep an exponential moving average of the generator's weights with this decay "
                    "(e.g. 0.995; 0 = off). The average is validated and written as <stage>.safetensors; "
                    "the trained weights go beside it as <stage>_raw.safetensors.")
+@click.option("--mouth-guide", is_flag=True,
+              help="Variant guided: Ω also sees the driver's mouth interior warped into J_gen's inner lips and "
+                   "colour-matched (4 more input channels; `reenact live --mouth-interior`).")
+@click.option("--guide-drop", type=click.FloatRange(0.0, 1.0), default=0.25, show_default=True,
+              help="With --mouth-guide: the share of training samples given no guide, so Ω also paints "
+                   "interiors itself (--mouth-interior generated).")
+@click.option("--blink-share", type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True,
+              help="Stage 2: the share of video draws taken from pairs whose truth frame is a blink, so Ω "
+                   "sees closed lids more often (0 = uniform).")
 @click.option("--dry-run", is_flag=True, help="Print the resolved config and exit without training.")
 def train(stage, data, out, variant, preset, steps, epochs, batch_size, seed, split_seed, checkpoint_every, val_every, resume, phi_dir,
-          device, threads, cache_dir, upsample, raster_sigma, pix2pix, omega_landmarks, extra_losses, ema, dry_run):
+          device, threads, cache_dir, upsample, raster_sigma, pix2pix, omega_landmarks, extra_losses, ema, mouth_guide, guide_drop, blink_share, dry_run):
     """Train Φ (stage 1) or Ω on a frozen Φ (stage 2).
 
     \b
@@ -106,6 +115,10 @@ def train(stage, data, out, variant, preset, steps, epochs, batch_size, seed, sp
     sigma = _raster_sigma(raster_sigma, variant, stage, pix2pix, phi_dir or out)
     if sigma is not None:
         overrides["preprocess"] = Preprocess(raster="gaussian", raster_sigma=sigma)
+    if mouth_guide:
+        if variant != "guided":
+            raise ReenactError("--mouth-guide is an input of the guided variant's Ω", hint="drop --mouth-guide or use --variant guided")
+        overrides["mouth_guide"] = True
     mcfg = model_config(variant, preset, **overrides)
     if device.startswith("cuda"):
         import torch
@@ -115,7 +128,8 @@ def train(stage, data, out, variant, preset, steps, epochs, batch_size, seed, sp
     cfg_kwargs = dict(stage=stage, model=mcfg, batch_size=batch_size, seed=seed, split_seed=split_seed,
                       checkpoint_every=checkpoint_every,
                       val_every=val_every, device=device, num_threads=threads, pix2pix=pix2pix,
-                      omega_landmarks=omega_landmarks, ema=ema, **_extra_loss_fields(extra_losses))
+                      omega_landmarks=omega_landmarks, ema=ema, blink_share=blink_share, guide_drop=guide_drop,
+                      **_extra_loss_fields(extra_losses))
     if dry_run and data is None:
         n_targets = None
     else:

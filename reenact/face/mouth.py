@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from reenact.face.topology import mouth_opening
-from reenact.face.warp import crop_mesh, warp_image
+from reenact.face.warp import Mesh, warp_image
 
 INNER = slice(60, 68)
 OUTER = slice(48, 60)
@@ -34,21 +34,46 @@ STD_RATIO = (0.5, 2.0)
 
 @dataclass(frozen=True)
 class MouthGuide:
-    """What Ω is given beside the warp: the placed interior and where it is."""
+    """What Ω is given beside the warp: the placed interior and where it is, kept as a patch of the crop."""
 
-    image: np.ndarray  # [256,256,3] uint8 BGR: the driver's interior, colour-matched, zero outside the mask
-    mask: np.ndarray  # [256,256] float32 in [0,1]: J_gen's inner-lip polygon (anti-aliased) x the opening ramp
+    patch: np.ndarray  # [h,w,3] uint8 BGR: the driver's interior, colour-matched, zero outside ``alpha``
+    alpha: np.ndarray  # [h,w] float32 in [0,1]: J_gen's inner-lip polygon (anti-aliased) x the opening ramp
+    box: tuple[int, int, int, int] = (0, 0, 0, 0)  # x0, y0, x1, y1 of the patch in the crop (end exclusive)
+    size: int = 256  # side of the crop
 
     @staticmethod
     def empty(size: int = 256) -> MouthGuide:
         """No guide: a closed mouth, no face, or the ``generated`` interior."""
-        return MouthGuide(np.zeros((size, size, 3), np.uint8), np.zeros((size, size), np.float32))
+        return MouthGuide(np.zeros((0, 0, 3), np.uint8), np.zeros((0, 0), np.float32), (0, 0, 0, 0), size)
+
+    @property
+    def shown(self) -> bool:
+        """Whether there is any guide at all."""
+        return bool(self.alpha.size and self.alpha.max() > 0)
+
+    @property
+    def image(self) -> np.ndarray:
+        """The guide as a [size,size,3] uint8 crop, zero outside the mask."""
+        out = np.zeros((self.size, self.size, 3), np.uint8)
+        x0, y0, x1, y1 = self.box
+        out[y0:y1, x0:x1] = self.patch
+        return out
+
+    @property
+    def mask(self) -> np.ndarray:
+        """The mask as a [size,size] float32 crop in [0,1]."""
+        out = np.zeros((self.size, self.size), np.float32)
+        x0, y0, x1, y1 = self.box
+        out[y0:y1, x0:x1] = self.alpha
+        return out
 
 
-def polygon_mask(points: np.ndarray, size: int = 256) -> np.ndarray:
-    """An anti-aliased filled polygon, float32 [size,size] in [0,1]."""
-    m = np.zeros((size, size), np.uint8)
-    cv2.fillPoly(m, [np.round(np.asarray(points, np.float64) * 16).astype(np.int32)], 255, cv2.LINE_AA, shift=4)
+def polygon_mask(points: np.ndarray, size: int = 256, box: tuple[int, int, int, int] | None = None) -> np.ndarray:
+    """An anti-aliased filled polygon, float32 in [0,1]: [size,size], or the part inside ``box`` (x0, y0, x1, y1)."""
+    x0, y0, x1, y1 = box if box is not None else (0, 0, size, size)
+    m = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    q = (np.asarray(points, np.float64) - (x0, y0)) * 16
+    cv2.fillPoly(m, [np.round(q).astype(np.int32)], 255, cv2.LINE_AA, shift=4)
     return m.astype(np.float32) / 255.0
 
 
@@ -59,13 +84,26 @@ def _box(points: np.ndarray, size: int, pad: int) -> tuple[int, int, int, int]:
     return max(0, int(lo[0])), max(0, int(lo[1])), min(size, int(hi[0])), min(size, int(hi[1]))
 
 
+def _around_polygon(points: np.ndarray) -> np.ndarray:
+    outer = np.asarray(points, np.float64)[OUTER]
+    c = outer.mean(0)
+    return c + AROUND * (outer - c)
+
+
 def around_mouth(points: np.ndarray, size: int = 256) -> np.ndarray:
     """bool [size,size]: the lips and the skin around them (outer lips scaled by ``AROUND``), less the interior."""
     p = np.asarray(points, np.float64)
-    outer = p[OUTER]
-    c = outer.mean(0)
-    region = polygon_mask(c + AROUND * (outer - c), size) > 0.5
-    return region & ~(polygon_mask(p[INNER], size) > 0.5)
+    return (polygon_mask(_around_polygon(p), size) > 0.5) & ~(polygon_mask(p[INNER], size) > 0.5)
+
+
+def mouth_lab_stats(image: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``lab_stats`` over ``around_mouth``, computed inside the region's box only (the per-frame cost)."""
+    p = np.asarray(points, np.float64)
+    ring = _around_polygon(p)
+    box = _box(ring, image.shape[0], pad=1)
+    region = (polygon_mask(ring, box=box) > 0.5) & ~(polygon_mask(p[INNER], box=box) > 0.5)
+    x0, y0, x1, y1 = box
+    return lab_stats(image[y0:y1, x0:x1], region)
 
 
 def lab_stats(image: np.ndarray, region: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -92,13 +130,24 @@ def opening_gate(points: np.ndarray) -> float:
     return float(np.clip((mouth_opening(points) - OPEN_FROM) / (OPEN_FULL - OPEN_FROM), 0.0, 1.0))
 
 
+#: The inner-lip polygon as a fan of 8 triangles around its centre (vertex 8): the piecewise-affine
+#: map from the driver's interior to J_gen's.
+_FAN = np.array([[8, i, (i + 1) % 8] for i in range(8)], np.int32)
+
+
+def _fan(points: np.ndarray) -> np.ndarray:
+    inner = np.asarray(points, np.float32)[INNER]
+    return np.concatenate([inner, inner.mean(0, keepdims=True)])
+
+
 def mouth_guide(driver_crop: np.ndarray | None, L_s: np.ndarray, jgen: np.ndarray, target_crop: np.ndarray,
                 L_t: np.ndarray) -> MouthGuide:
     """The driver's mouth interior warped into J_gen's inner lips and colour-matched to the target.
 
     ``driver_crop``: the driver's frame in the canonical crop (where ``L_s`` are its points), or
     None: no guide. Only pixels inside J_gen's inner-lip polygon are kept (zero elsewhere), so
-    nothing of the driver outside their mouth ever reaches Ω.
+    nothing of the driver outside their mouth ever reaches Ω. The warp is piecewise affine over a
+    fan of the inner-lip polygon; all the work is done in the polygon's box (well under a ms).
     """
     size = target_crop.shape[0]
     gate = opening_gate(L_s) if driver_crop is not None else 0.0
@@ -107,18 +156,18 @@ def mouth_guide(driver_crop: np.ndarray | None, L_s: np.ndarray, jgen: np.ndarra
     if driver_crop.shape != target_crop.shape or driver_crop.dtype != np.uint8:
         raise ValueError(f"the driver crop must be a uint8 {target_crop.shape} image, got {driver_crop.dtype} {driver_crop.shape}")
     jgen = np.asarray(jgen, np.float32)
-    mask = polygon_mask(jgen[INNER], size)
-    x0, y0, x1, y1 = _box(jgen[INNER], size, pad=2)
-    if x1 <= x0 or y1 <= y0 or not mask.any():
+    box = _box(jgen[INNER], size, pad=1)
+    x0, y0, x1, y1 = box
+    if x1 <= x0 or y1 <= y0:
         return MouthGuide.empty(size)
-    region = warp_image(driver_crop, crop_mesh(L_s, jgen, size), shape=(y1 - y0, x1 - x0), offset=(x0, y0))
-    region = match_colour(region, lab_stats(driver_crop, around_mouth(L_s, size)),
-                          lab_stats(target_crop, around_mouth(L_t, size)))
-    mask *= gate
-    image = np.zeros_like(target_crop)
-    image[y0:y1, x0:x1] = region
-    image[mask <= 0] = 0
-    return MouthGuide(image, mask)
+    alpha = polygon_mask(jgen[INNER], box=box)
+    if not alpha.any():
+        return MouthGuide.empty(size)
+    patch = warp_image(driver_crop, Mesh(_fan(L_s), _fan(jgen), _FAN), shape=(y1 - y0, x1 - x0), offset=(x0, y0))
+    patch = match_colour(patch, mouth_lab_stats(driver_crop, L_s), mouth_lab_stats(target_crop, L_t))
+    alpha *= gate
+    patch[alpha <= 0] = 0
+    return MouthGuide(patch, alpha, box, size)
 
 
 def driver_mouth_crop(image: np.ndarray, to_crop: np.ndarray, L_s: np.ndarray, size: int = 256) -> np.ndarray:
@@ -128,10 +177,7 @@ def driver_mouth_crop(image: np.ndarray, to_crop: np.ndarray, L_s: np.ndarray, s
     ``to_crop``: the 2x3 frame→crop affine (``Alignment.M``); ``L_s``: the driver's crop points.
     Cutting a box instead of the whole crop keeps this well under a millisecond.
     """
-    p = np.asarray(L_s, np.float64)
-    outer = p[OUTER]
-    c = outer.mean(0)
-    x0, y0, x1, y1 = _box(c + AROUND * (outer - c), size, pad=3)
+    x0, y0, x1, y1 = _box(_around_polygon(L_s), size, pad=3)
     out = np.zeros((size, size, 3), np.uint8)
     if x1 <= x0 or y1 <= y0:
         return out
@@ -144,13 +190,13 @@ def driver_mouth_crop(image: np.ndarray, to_crop: np.ndarray, L_s: np.ndarray, s
 def jitter_guide(guide: MouthGuide, rng: np.random.Generator, gain: float = 0.15, shift: float = 12.0) -> MouthGuide:
     """Training augmentation: the guide's brightness scaled by 1 ± ``gain`` and each channel shifted by
     ± ``shift`` grey levels (uniform), so Ω learns to match the target's light rather than trust the match."""
-    if not guide.mask.any():
+    if not guide.shown:
         return guide
-    g = guide.image.astype(np.float32) * rng.uniform(1 - gain, 1 + gain) + rng.uniform(-shift, shift, 3)
-    image = np.clip(g, 0, 255).astype(np.uint8)
-    image[guide.mask <= 0] = 0
-    return MouthGuide(image, guide.mask)
+    g = guide.patch.astype(np.float32) * rng.uniform(1 - gain, 1 + gain) + rng.uniform(-shift, shift, 3)
+    patch = np.clip(g, 0, 255).astype(np.uint8)
+    patch[guide.alpha <= 0] = 0
+    return MouthGuide(patch, guide.alpha, guide.box, guide.size)
 
 
-__all__ = ["MouthGuide", "around_mouth", "driver_mouth_crop", "jitter_guide", "lab_stats", "match_colour", "mouth_guide", "opening_gate",
-           "polygon_mask"]
+__all__ = ["MouthGuide", "around_mouth", "driver_mouth_crop", "jitter_guide", "lab_stats", "match_colour", "mouth_guide",
+           "mouth_lab_stats", "opening_gate", "polygon_mask"]

@@ -23,7 +23,9 @@ KEY_PREPROCESS = "reenact.preprocess"
 KEY_WEIGHTS_SHA = "reenact.weights_sha256"
 
 #: ModelConfig fields that must agree between a model file and the folder's config.json.
-ARCH_FIELDS: tuple[str, ...] = ("variant", "preset", "base_width", "upsample", "phi_width", "phi_hidden", "mouth_guide")
+ARCH_FIELDS: tuple[str, ...] = ("variant", "preset", "base_width", "upsample", "phi_width", "phi_hidden")
+#: Fields that change Ω alone (its input channels): checked for Ω's files, not Φ's.
+OMEGA_FIELDS: tuple[str, ...] = ("mouth_guide",)
 
 
 def model_metadata(cfg: ModelConfig, network: str, weights_sha256: str) -> dict[str, str]:
@@ -38,10 +40,11 @@ def model_metadata(cfg: ModelConfig, network: str, weights_sha256: str) -> dict[
     }
 
 
-def config_mismatches(saved: ModelConfig, expected: ModelConfig) -> list[str]:
-    """Human-readable differences between two configs in the fields that change the model."""
+def config_mismatches(saved: ModelConfig, expected: ModelConfig, network: str = "omega") -> list[str]:
+    """Human-readable differences between two configs in the fields that change ``network``."""
+    fields = ARCH_FIELDS + (OMEGA_FIELDS if network == "omega" else ())
     out = [f"{k}={getattr(saved, k)!r} (config.json has {getattr(expected, k)!r})"
-           for k in ARCH_FIELDS if getattr(saved, k) != getattr(expected, k)]
+           for k in fields if getattr(saved, k) != getattr(expected, k)]
     if saved.preprocess != expected.preprocess:
         a, b = saved.to_dict()["preprocess"], expected.to_dict()["preprocess"]
         diff = ", ".join(f"{k}={a.get(k)!r} (config.json has {b.get(k)!r})" for k in sorted(set(a) | set(b))
@@ -69,7 +72,7 @@ def check_model_metadata(meta: dict[str, str], cfg: ModelConfig, network: str, s
     if meta.get(KEY_VARIANT, saved.variant) != saved.variant:
         raise WeightsError(f"{source} metadata is inconsistent: variant {meta.get(KEY_VARIANT)!r} vs config "
                            f"{saved.variant!r}", hint=hint)
-    diffs = config_mismatches(saved, cfg)
+    diffs = config_mismatches(saved, cfg, network)
     if diffs:
         raise WeightsError(f"{source} was exported for another model: " + "; ".join(diffs), hint=hint)
     if weights_sha256 is not None and meta.get(KEY_WEIGHTS_SHA) not in (None, weights_sha256):

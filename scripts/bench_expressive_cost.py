@@ -1,0 +1,106 @@
+#!/usr/bin/env python3
+"""What issue 17's eyes and mouth guide cost per frame: `reenact bench`'s stage table, old and new side by side.
+
+Runs the live per-frame path (:func:`reenact.bench.run_one`, ONNX Runtime, the synthetic talking
+driver `reenact bench` uses: the target letterboxed to 640x480, its mouth opening and closing) for
+three settings, interleaved in rounds so that a busy machine slows each alike:
+
+- ``shipped``: the shipped weights (9-channel Ω; J_gen's eyes retargeted, which is in ``phi``);
+- ``guide-driver``: ``--new-weights`` (an Ω with the mouth guide), the driver's interior;
+- ``guide-generated``: the same weights, ``--mouth-interior generated`` (no guide is built).
+
+The guide is cut from the frame in ``smooth`` and built in ``warp``; Ω's wider input is in ``omega``.
+Also prints the two new steps alone (median of many calls): the eye retargeting and the guide.
+
+    python scripts/bench_expressive_cost.py --new-weights /work/runs/i17-blink
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def micro(fn, n: int = 300) -> float:
+    """Median ms of ``fn()`` over n calls."""
+    ts = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        fn()
+        ts.append((time.perf_counter() - t0) * 1000)
+    return float(np.median(ts))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--new-weights", type=Path, required=True, help="weights folder of an Ω with the mouth guide")
+    ap.add_argument("--frames", type=int, default=100, help="frames per setting and round")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--size", default="1280x720", help="output size (letterboxed, as the virtual camera)")
+    a = ap.parse_args()
+
+    import cv2
+
+    from reenact import bench as B
+    from reenact.commands.bench import default_target
+    from reenact.face.align import align_points
+    from reenact.face.eyes import retarget_eyes
+    from reenact.face.landmarks import create_detector
+    from reenact.face.mouth import driver_mouth_crop, mouth_guide
+    from reenact.inference.backend import create_backend
+    from reenact.inference.reenactor import Reenactor, ReenactorOptions
+    from reenact.live.sinks import letterbox
+    from reenact.paths import WEIGHTS_DIR
+    from reenact.session import backend_options, parse_size
+    from reenact.synthetic import talking_frames
+
+    cv2.setNumThreads(a.threads)
+    out_size = parse_size(a.size)
+    det = create_detector("dlib")
+    target = default_target()
+    face = letterbox(target, (640, 480))
+    lm = det.detect(face)
+    frames, _ = talking_frames(face, lm.points, 120)
+    target_lm = create_detector("dlib", detect_width=1000).detect(target)
+    settings = {"shipped": (WEIGHTS_DIR, "driver"), "guide-driver": (a.new_weights, "driver"),
+                "guide-generated": (a.new_weights, "generated")}
+    reenactors = {}
+    for name, (weights, interior) in settings.items():
+        be = create_backend("onnx", weights, **backend_options("onnx", a.threads))
+        r = Reenactor(be, det, options=ReenactorOptions(output_size=out_size, mouth_interior=interior))
+        r.add_target(target, target_lm)
+        reenactors[name] = r
+    merged: dict[str, B.BenchRun] = {}
+    for _ in range(a.rounds):
+        for name, r in reenactors.items():
+            run = B.run_one(r, frames, None, a.frames, 10, None, f"onnx {name}", output_size=out_size)
+            m = merged.setdefault(name, B.BenchRun(run.backend, run.preset, run.variant, 0, 0.0, output_size=out_size,
+                                                   target_size=run.target_size, used_size=run.used_size))
+            m.frames += run.frames
+            m.wall_s += run.wall_s
+            m.latencies_ms += run.latencies_ms
+            m.face_frames += run.face_frames
+            for k, v in run.stages.items():
+                m.stages.setdefault(k, []).extend(v)
+    print(B.format_table([m.to_dict() for m in merged.values()]))
+
+    # the two new steps alone, on an open-mouth frame of the same driver
+    r = reenactors["guide-driver"]
+    k = int(np.argmax([np.ptp(det.detect(f).points[[62, 66], 1]) for f in frames[:20]]))
+    pts = det.detect(frames[k]).points
+    al = align_points(pts)
+    L_s = al.to_crop(pts)
+    tg = r.target
+    jgen = tg.crop_points + (L_s - r.neutral)
+    cut = driver_mouth_crop(frames[k], al.M, L_s)
+    print(f"\neye retargeting: {micro(lambda: retarget_eyes(jgen, tg.crop_points, L_s, r.neutral)):.3f} ms; "
+          f"mouth cut from the frame: {micro(lambda: driver_mouth_crop(frames[k], al.M, L_s)):.3f} ms; "
+          f"mouth guide: {micro(lambda: mouth_guide(cut, L_s, jgen, tg.crop, tg.crop_points)):.3f} ms (median)")
+
+
+if __name__ == "__main__":
+    main()
