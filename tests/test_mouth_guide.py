@@ -103,6 +103,20 @@ def test_the_live_cut_matches_the_full_crop_around_the_mouth(faces):
     assert around_mouth(L_s)[~kept].sum() == 0  # everything the colour match reads is cut
 
 
+def test_the_guide_is_a_guided_config_field_that_old_configs_lack():
+    from reenact.config import ModelConfig, model_config
+    from reenact.errors import ConfigError
+
+    assert model_config("guided", "lite").omega_in_channels == 9  # the shipped Ω, unchanged
+    cfg = model_config("guided", "lite", mouth_guide=True)
+    assert cfg.omega_in_channels == 13 and ModelConfig.from_dict(cfg.to_dict()) == cfg
+    old = model_config("guided", "lite").to_dict()
+    del old["mouth_guide"]  # a config.json written before the field (the shipped weights')
+    assert ModelConfig.from_dict(old).mouth_guide is False
+    with pytest.raises(ConfigError, match="guided"):
+        model_config("paper", "lite", mouth_guide=True)
+
+
 pytest.importorskip("torch")
 
 
@@ -172,3 +186,22 @@ def test_live_and_eval_make_the_same_crop_with_the_guide(faces, weights_factory)
     assert np.abs(live.astype(int) - ev.crop()).max() <= 2
     none = generate_crop(be.cfg, be.phi, be.omega, target, L_t, L_s, L_t, driver=None)
     assert not np.array_equal(none.crop(), ev.crop())
+
+
+def test_an_omega_with_the_guide_exports_to_onnx_and_matches_torch(weights_factory, tmp_path):
+    """13 input channels through ONNX export; the sample inputs carry a real (non-empty) guide."""
+    pytest.importorskip("onnxscript", reason="the dynamo ONNX exporter needs onnxscript")
+    from reenact.inference.backend import create_backend
+    from reenact.inference.export import export_onnx
+    from reenact.inference.samples import sample_inputs
+
+    folder = weights_factory("guided", mouth_guide=True)
+    export_onnx(folder)
+    onnx_b, torch_b = create_backend("onnx", folder), create_backend("torch", folder, device="cpu")
+    assert onnx_b.cfg.mouth_guide and onnx_b.cfg.omega_in_channels == 13
+    cases = sample_inputs(onnx_b.cfg, 4)
+    assert any(np.abs(x[0, 9:]).max() > 0 for _, x in cases)  # an open mouth: the guide is there
+    for _, x in cases:
+        assert np.abs(onnx_b.omega(x) - torch_b.omega(x)).max() <= 1e-4
+    with pytest.raises(Exception, match="13|channel|shape"):
+        create_backend("onnx", folder).omega(np.zeros((1, 9, 256, 256), np.float32))  # a 9-channel input is refused

@@ -17,6 +17,7 @@ import numpy as np
 
 from reenact.config import ModelConfig
 from reenact.face.align import align_points
+from reenact.face.mouth import mouth_guide
 from reenact.face.topology import PARTS, TEMPLATE_256
 from reenact.generate import omega_input, phi_inputs
 
@@ -130,7 +131,9 @@ def sample_inputs(cfg: ModelConfig, n: int = 4, seed: int = 0, replay: str | os.
     for i in range(n):
         src = drivers[i % len(drivers)]
         jgen = tgt + (src - neutral)
-        x, _ = omega_input(cfg, crop, tgt, jgen)
+        # an Ω with the mouth guide gets the driver's interior (the synthetic face drawn with the driver's points)
+        guide = mouth_guide(synthetic_face(src), src, jgen, crop, tgt) if getattr(cfg, "mouth_guide", False) else None
+        x, _ = omega_input(cfg, crop, tgt, jgen, guide=guide)
         out.append((phi_inputs(cfg, src, neutral, tgt), x[None]))
     return out
 
