@@ -77,14 +77,16 @@ class Generated:
 def generate_crop(cfg: ModelConfig, phi: PhiFn | None, omega: OmegaFn, P_t: np.ndarray, L_t: np.ndarray,
                   L_s: np.ndarray, J_s: np.ndarray | None, *, jgen: np.ndarray | None = None, pix2pix: bool = False,
                   L_t_image: np.ndarray | None = None, timings: dict[str, float] | None = None,
-                  driver: np.ndarray | None = None) -> Generated:
+                  driver: np.ndarray | None = None,
+                  target_mouth_stats: tuple[np.ndarray, np.ndarray] | None = None) -> Generated:
     """Φ then Ω for target crop P_t (landmarks L_t) driven by source landmarks L_s (neutral J_s), crop pixels.
 
     ``jgen`` (the oracle): these [68,2] points replace Φ's J_gen (and are not retargeted).
     ``pix2pix`` (paper variant only): Ω is fed the source's landmark image, no Φ (``phi`` may be
     None). ``driver``: the driver's frame in the canonical crop (L_s's pixels; only its mouth area
     is read), for an Ω with the mouth guide; None (no face, or ``--mouth-interior generated``)
-    gives the empty guide, so no driver pixel reaches Ω. ``timings``: filled with the stage times in
+    gives the empty guide, so no driver pixel reaches Ω; ``target_mouth_stats``: the target's colour
+    statistics for the guide (``face.mouth.mouth_lab_stats``) when made once per target. ``timings``: filled with the stage times in
     ms, ``phi`` (with the eye retargeting), ``warp`` (guided: Ω's input, the mouth guide included)
     and ``omega``, as the live overlay reports them.
     """
@@ -100,7 +102,7 @@ def generate_crop(cfg: ModelConfig, phi: PhiFn | None, omega: OmegaFn, P_t: np.n
         if cfg.variant == "guided":
             jgen = retarget_eyes(jgen, L_t, L_s, J_s)
     t1 = time.perf_counter()
-    guide = mouth_guide(driver, L_s, jgen, P_t, L_t) if cfg.mouth_guide else None
+    guide = mouth_guide(driver, L_s, jgen, P_t, L_t, target_mouth_stats) if cfg.mouth_guide else None
     x, warped = omega_input(cfg, P_t, L_t, jgen, guide=guide)
     tw = time.perf_counter()
     out = omega(x[None])[0]

@@ -3,7 +3,7 @@
 
 Runs the live per-frame path (:func:`reenact.bench.run_one`, ONNX Runtime, the synthetic talking
 driver `reenact bench` uses: the target letterboxed to 640x480, its mouth opening and closing) for
-three settings, interleaved in rounds so that a busy machine slows each alike:
+three settings, frame by frame in turn so that a busy machine slows each alike:
 
 - ``shipped``: the shipped weights (9-channel Ω; J_gen's eyes retargeted, which is in ``phi``);
 - ``guide-driver``: ``--new-weights`` (an Ω with the mouth guide), the driver's interior;
@@ -37,8 +37,8 @@ def micro(fn, n: int = 300) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--new-weights", type=Path, required=True, help="weights folder of an Ω with the mouth guide")
-    ap.add_argument("--frames", type=int, default=100, help="frames per setting and round")
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--frames", type=int, default=300, help="frames measured per setting")
+    ap.add_argument("--warmup", type=int, default=10)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--size", default="1280x720", help="output size (letterboxed, as the virtual camera)")
     a = ap.parse_args()
@@ -53,6 +53,7 @@ def main() -> None:
     from reenact.face.mouth import driver_mouth_crop, mouth_guide
     from reenact.inference.backend import create_backend
     from reenact.inference.reenactor import Reenactor, ReenactorOptions
+    from reenact.live.capture import Frame
     from reenact.live.sinks import letterbox
     from reenact.paths import WEIGHTS_DIR
     from reenact.session import backend_options, parse_size
@@ -74,18 +75,25 @@ def main() -> None:
         r = Reenactor(be, det, options=ReenactorOptions(output_size=out_size, mouth_interior=interior))
         r.add_target(target, target_lm)
         reenactors[name] = r
-    merged: dict[str, B.BenchRun] = {}
-    for _ in range(a.rounds):
-        for name, r in reenactors.items():
-            run = B.run_one(r, frames, None, a.frames, 10, None, f"onnx {name}", output_size=out_size)
-            m = merged.setdefault(name, B.BenchRun(run.backend, run.preset, run.variant, 0, 0.0, output_size=out_size,
-                                                   target_size=run.target_size, used_size=run.used_size))
-            m.frames += run.frames
-            m.wall_s += run.wall_s
-            m.latencies_ms += run.latencies_ms
-            m.face_frames += run.face_frames
-            for k, v in run.stages.items():
-                m.stages.setdefault(k, []).extend(v)
+    merged = {name: B.BenchRun(f"onnx {name}", r.cfg.preset, r.cfg.variant, 0, 0.0, output_size=out_size,
+                               target_size=tuple(r.target.photo_size), used_size=tuple(r.target.size))
+              for name, r in reenactors.items()}
+    for i in range(a.warmup + a.frames):
+        for name, r in reenactors.items():  # frame by frame in turn: a busy machine's slow spells fall on each alike
+            t0 = time.perf_counter()
+            out = r(Frame(image=frames[i % len(frames)], index=i, t_capture=t0, t_media=t0, new_segment=i == 0))
+            tp = time.perf_counter()
+            letterbox(out, out_size)
+            t1 = time.perf_counter()
+            if i < a.warmup:
+                continue
+            m = merged[name]
+            m.frames += 1
+            m.wall_s += t1 - t0
+            m.latencies_ms.append((t1 - t0) * 1000)
+            m.face_frames += bool(r.face_found)
+            for k, v in {**r.timings, "output": (t1 - tp) * 1000, "total": (t1 - t0) * 1000}.items():
+                m.stages.setdefault(k, []).append(v)
     print(B.format_table([m.to_dict() for m in merged.values()]))
 
     # the two new steps alone, on an open-mouth frame of the same driver

@@ -141,13 +141,14 @@ def _fan(points: np.ndarray) -> np.ndarray:
 
 
 def mouth_guide(driver_crop: np.ndarray | None, L_s: np.ndarray, jgen: np.ndarray, target_crop: np.ndarray,
-                L_t: np.ndarray) -> MouthGuide:
+                L_t: np.ndarray, target_stats: tuple[np.ndarray, np.ndarray] | None = None) -> MouthGuide:
     """The driver's mouth interior warped into J_gen's inner lips and colour-matched to the target.
 
     ``driver_crop``: the driver's frame in the canonical crop (where ``L_s`` are its points), or
     None: no guide. Only pixels inside J_gen's inner-lip polygon are kept (zero elsewhere), so
     nothing of the driver outside their mouth ever reaches Ω. The warp is piecewise affine over a
     fan of the inner-lip polygon; all the work is done in the polygon's box (well under a ms).
+    ``target_stats``: ``mouth_lab_stats(target_crop, L_t)`` when already computed (once per target, live).
     """
     size = target_crop.shape[0]
     gate = opening_gate(L_s) if driver_crop is not None else 0.0
@@ -164,7 +165,9 @@ def mouth_guide(driver_crop: np.ndarray | None, L_s: np.ndarray, jgen: np.ndarra
     if not alpha.any():
         return MouthGuide.empty(size)
     patch = warp_image(driver_crop, Mesh(_fan(L_s), _fan(jgen), _FAN), shape=(y1 - y0, x1 - x0), offset=(x0, y0))
-    patch = match_colour(patch, mouth_lab_stats(driver_crop, L_s), mouth_lab_stats(target_crop, L_t))
+    if target_stats is None:
+        target_stats = mouth_lab_stats(target_crop, L_t)
+    patch = match_colour(patch, mouth_lab_stats(driver_crop, L_s), target_stats)
     alpha *= gate
     patch[alpha <= 0] = 0
     return MouthGuide(patch, alpha, box, size)

@@ -19,7 +19,7 @@ import numpy as np
 from reenact.errors import InputError, NoFaceError
 from reenact.face.align import Alignment, align_points, apply, invert, similarity
 from reenact.face.landmarks import FaceLandmarks, LandmarkDetector, check_image
-from reenact.face.mouth import driver_mouth_crop
+from reenact.face.mouth import driver_mouth_crop, mouth_lab_stats
 from reenact.face.topology import TEMPLATE_256
 from reenact.face.warp import image_mesh, warp_image
 from reenact.generate import Generated, generate_crop
@@ -147,6 +147,8 @@ def prepare_target(image: np.ndarray, detector: LandmarkDetector, cfg, landmarks
     t = Target(image, points, al, crop, cpts, roi, _feather_mask(), lm.n_faces, photo_size=(w, h))
     if cfg.variant == "paper":
         t.net["L_t"] = raster(cfg, cpts)[None]  # [1,1,256,256]
+    if getattr(cfg, "mouth_guide", False):
+        t.net["mouth_stats"] = mouth_lab_stats(crop, cpts)  # the mouth guide's colour target
     return t
 
 
@@ -327,7 +329,7 @@ class Reenactor:
     def _run_networks(self, tg: Target, L_s: np.ndarray, **kw) -> Generated:
         """Φ and Ω for the current target through the one generation path live and eval share."""
         return generate_crop(self.cfg, self.backend.phi, self.backend.omega, tg.crop, tg.crop_points, L_s,
-                             self.neutral, L_t_image=tg.net.get("L_t"), **kw)
+                             self.neutral, L_t_image=tg.net.get("L_t"), target_mouth_stats=tg.net.get("mouth_stats"), **kw)
 
     def _generate(self, tg: Target, L_s: np.ndarray, driver: np.ndarray | None = None) -> np.ndarray:
         g = self._run_networks(tg, L_s, timings=self.timings, driver=driver)
