@@ -4,7 +4,8 @@
 neutral face J_s), giving J_gen; Ω renders the target crop P_t with J_gen. The guided variant's Ω
 returns a residual and a mask that are added to P_t warped L_t → J_gen; the paper variant's Ω
 returns the face itself. For guided, each eye's opening in J_gen is then retargeted
-(``face.eyes.retarget_eyes``: a driver's blink closes the target's lids whatever the eye sizes), and
+(``face.eyes.retarget_eyes``: a driver's blink closes the target's lids whatever the eye sizes), a
+closing eye's lid is painted into the warp (``inputs.warp_with_lids``), and
 an Ω trained with the mouth guide (``cfg.mouth_guide``) also gets the driver's mouth interior placed
 in J_gen's inner lips (``face.mouth.mouth_guide``) when a driver crop is given. Two evaluation stand-ins replace Φ: the ``oracle`` (``jgen`` = the real
 J_o) and ``pix2pix`` (the paper's baseline: Ω fed the source's own landmark image).
@@ -44,7 +45,8 @@ def phi_inputs(cfg: ModelConfig, L_s: np.ndarray, J_s: np.ndarray, L_t: np.ndarr
 
 
 def omega_input(cfg: ModelConfig, P_t: np.ndarray, L_t: np.ndarray, jgen: np.ndarray,
-                warped: np.ndarray | None = None, guide: MouthGuide | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+                warped: np.ndarray | None = None, guide: MouthGuide | None = None,
+                closed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """Ω's input [C,256,256] and, for guided, P_t warped L_t → J_gen (uint8; None for paper).
 
     ``jgen``: J_gen as [68,2] crop points, or (paper) Φ's [1,256,256] landmark image.
@@ -52,7 +54,7 @@ def omega_input(cfg: ModelConfig, P_t: np.ndarray, L_t: np.ndarray, jgen: np.nda
     None gives the empty guide).
     """
     if cfg.variant == "guided":
-        return guided_omega_input(P_t, L_t, jgen, cfg, warped=warped, guide=guide)
+        return guided_omega_input(P_t, L_t, jgen, cfg, warped=warped, guide=guide, closed=closed)
     image = raster(cfg, jgen) if jgen.shape == (68, 2) else jgen
     return paper_omega_input(P_t, image), None
 
@@ -78,7 +80,8 @@ def generate_crop(cfg: ModelConfig, phi: PhiFn | None, omega: OmegaFn, P_t: np.n
                   L_s: np.ndarray, J_s: np.ndarray | None, *, jgen: np.ndarray | None = None, pix2pix: bool = False,
                   L_t_image: np.ndarray | None = None, timings: dict[str, float] | None = None,
                   driver: np.ndarray | None = None,
-                  target_mouth_stats: tuple[np.ndarray, np.ndarray] | None = None) -> Generated:
+                  target_mouth_stats: tuple[np.ndarray, np.ndarray] | None = None,
+                  target_closed: np.ndarray | None = None) -> Generated:
     """Φ then Ω for target crop P_t (landmarks L_t) driven by source landmarks L_s (neutral J_s), crop pixels.
 
     ``jgen`` (the oracle): these [68,2] points replace Φ's J_gen (and are not retargeted).
@@ -86,7 +89,8 @@ def generate_crop(cfg: ModelConfig, phi: PhiFn | None, omega: OmegaFn, P_t: np.n
     None). ``driver``: the driver's frame in the canonical crop (L_s's pixels; only its mouth area
     is read), for an Ω with the mouth guide; None (no face, or ``--mouth-interior generated``)
     gives the empty guide, so no driver pixel reaches Ω; ``target_mouth_stats``: the target's colour
-    statistics for the guide (``face.mouth.mouth_lab_stats``) when made once per target. ``timings``: filled with the stage times in
+    statistics for the guide (``face.mouth.mouth_lab_stats``) and ``target_closed`` its crop with the
+    eyes inpainted (``face.eyes.closed_eyes``, for painting shut lids), when made once per target. ``timings``: filled with the stage times in
     ms, ``phi`` (with the eye retargeting), ``warp`` (guided: Ω's input, the mouth guide included)
     and ``omega``, as the live overlay reports them.
     """
@@ -103,7 +107,7 @@ def generate_crop(cfg: ModelConfig, phi: PhiFn | None, omega: OmegaFn, P_t: np.n
             jgen = retarget_eyes(jgen, L_t, L_s, J_s)
     t1 = time.perf_counter()
     guide = mouth_guide(driver, L_s, jgen, P_t, L_t, target_mouth_stats) if cfg.mouth_guide else None
-    x, warped = omega_input(cfg, P_t, L_t, jgen, guide=guide)
+    x, warped = omega_input(cfg, P_t, L_t, jgen, guide=guide, closed=target_closed)
     tw = time.perf_counter()
     out = omega(x[None])[0]
     t2 = time.perf_counter()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from reenact.config import ModelConfig
+from reenact.face.eyes import closed_eyes, draw_lashes, lid_amounts, paint_lids
 from reenact.face.mouth import MouthGuide
 from reenact.face.rasterize import landmark_image
 from reenact.face.warp import warp_crop
@@ -48,15 +49,31 @@ def guide_channels(guide: MouthGuide | None, size: int = 256) -> np.ndarray:
     return out
 
 
-def guided_omega_input(target_crop: np.ndarray, target_points: np.ndarray, jgen: np.ndarray, cfg: ModelConfig,
-                       warped: np.ndarray | None = None, guide: MouthGuide | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Guided Ω input [9,256,256] = [P_t, P_t warped L_t→J_gen, J_gen polylines], and the warp (uint8);
-    with ``cfg.mouth_guide`` [13,256,256], the mouth guide's channels (``guide_channels``) last.
+def warp_with_lids(target_crop: np.ndarray, target_points: np.ndarray, jgen: np.ndarray,
+                   closed: np.ndarray | None = None) -> np.ndarray:
+    """P_t warped L_t → J_gen, with closing eyes' lids painted (``face.eyes``: the eye faded to the
+    target's inpainted skin before the warp, a lash line after). ``closed``: ``closed_eyes(P_t, L_t)``
+    when already made (once per target); made here only when a lid shows."""
+    amounts = lid_amounts(jgen, target_points)
+    if not amounts.any():
+        return warp_crop(target_crop, target_points, jgen)
+    if closed is None:
+        closed = closed_eyes(target_crop, target_points)
+    warped = warp_crop(paint_lids(target_crop, closed, target_points, amounts), target_points, jgen)
+    return draw_lashes(warped, jgen, amounts)
 
-    ``warped`` may be passed when already computed (the live path warps once for both uses).
+
+def guided_omega_input(target_crop: np.ndarray, target_points: np.ndarray, jgen: np.ndarray, cfg: ModelConfig,
+                       warped: np.ndarray | None = None, guide: MouthGuide | None = None,
+                       closed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Guided Ω input [9,256,256] = [P_t, P_t warped L_t→J_gen (lids painted), J_gen polylines], and the
+    warp (uint8); with ``cfg.mouth_guide`` [13,256,256], the mouth guide's channels (``guide_channels``) last.
+
+    ``warped`` may be passed when already computed (the live path warps once for both uses);
+    ``closed``: the target crop with its eyes inpainted (``warp_with_lids``).
     """
     if warped is None:
-        warped = warp_crop(target_crop, target_points, jgen)
+        warped = warp_with_lids(target_crop, target_points, jgen, closed)
     parts = [to_net(target_crop), to_net(warped), raster(cfg, jgen)]
     if cfg.mouth_guide:
         parts.append(guide_channels(guide, target_crop.shape[0]))

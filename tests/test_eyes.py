@@ -80,3 +80,77 @@ def test_mirroring_commutes_with_retargeting(face):
 def test_bad_shape_is_refused(face):
     with pytest.raises(ValueError, match=r"\[68,2\]"):
         retarget_eyes(face[:60], face, face, face)
+
+
+# ----------------------------------------------------------------------------- lids
+def _shut(points: np.ndarray, ratio: float) -> np.ndarray:
+    """The face with each upper lid moved down to ``ratio`` of its gap (the lower lids stay)."""
+    p = points.copy()
+    for _, pairs in EYES:
+        for a, b in pairs:
+            p[a] = p[b] + ratio * (p[a] - p[b])
+    return p
+
+
+def test_lid_amounts_follow_the_opening(face):
+    from reenact.face.eyes import LID_FROM, LID_FULL, lid_amounts
+
+    np.testing.assert_allclose(lid_amounts(face, face), 0.0)
+    np.testing.assert_allclose(lid_amounts(_shut(face, LID_FULL - 0.05), face), 1.0)
+    mid = lid_amounts(_shut(face, (LID_FROM + LID_FULL) / 2), face)
+    np.testing.assert_allclose(mid, 0.5, atol=0.02)
+
+
+def test_open_eyes_get_exactly_the_plain_warp(astronaut, astronaut_points, face):
+    from reenact.face.warp import warp_crop
+    from reenact.inputs import warp_with_lids
+    from reenact.synthetic import open_mouth
+
+    crop = align_points(astronaut_points).crop(astronaut)
+    jgen = open_mouth(face, 0.2).astype(np.float32)
+    assert np.array_equal(warp_with_lids(crop, face, jgen), warp_crop(crop, face, jgen))
+
+
+def test_a_shut_eye_is_painted_and_dlib_reads_it_shut(astronaut, astronaut_points, face):
+    """The plain warp only squeezes the eye (dlib still reads it open); with the lid painted it reads shut."""
+    import cv2
+
+    from reenact.eval.expressive import face_features
+    from reenact.face.landmarks import create_detector
+    from reenact.face.warp import warp_crop
+    from reenact.inputs import warp_with_lids
+
+    det = create_detector("dlib")
+    crop = align_points(astronaut_points).crop(astronaut)
+    jgen = _shut(face, 0.3).astype(np.float32)
+
+    def opening(img):
+        lm = det.detect(cv2.resize(img, (512, 512)))
+        assert lm.found
+        return face_features(lm.points)[0, 1]
+
+    open_ = opening(crop)
+    squeezed, painted = opening(warp_crop(crop, face, jgen)), opening(warp_with_lids(crop, face, jgen))
+    assert painted < squeezed
+    assert painted <= 0.55 * open_, (painted / open_, squeezed / open_)
+
+
+def test_live_output_shows_shut_lids(astronaut, astronaut_points):
+    """End to end through the Reenactor (Φ, Ω, the full-resolution paste-back): the driver shuts their eyes,
+    dlib re-detects the output's eyes at most 0.55 as open as the target's."""
+    pytest.importorskip("torch")
+    from reenact.eval.expressive import face_features
+    from reenact.face.landmarks import FaceLandmarks, create_detector
+    from reenact.inference.backend import create_backend
+    from reenact.inference.reenactor import Reenactor, ReenactorOptions
+    from reenact.paths import WEIGHTS_DIR
+
+    det = create_detector("dlib")
+    r = Reenactor(create_backend("torch", WEIGHTS_DIR, device="cpu", threads=2), None,
+                  neutral=align_points(astronaut_points).to_crop(astronaut_points),
+                  options=ReenactorOptions(smoothing=False))
+    r.add_target(astronaut, FaceLandmarks(points=astronaut_points, found=True, n_faces=1))
+    shut = _shut(astronaut_points.astype(np.float64), 0.3)
+    opened = face_features(det.detect(r.from_landmarks(astronaut_points, 0.0)).points)[0, 1]
+    closed = face_features(det.detect(r.from_landmarks(shut, 0.1)).points)[0, 1]
+    assert closed <= 0.55 * opened, closed / opened

@@ -7,11 +7,14 @@ driver's neutral: ``gap(J_gen) = gap(L_t) · clip(gap(L_s) / gap(J_s), 0, max_ra
 pair, measured across the eye (perpendicular to its corner line). Only the upper lid moves (a blink
 is the upper lid's); corners, lower lids and every other point stay as Φ left them.
 
-Pure geometry on [68,2] canonical-crop points (numpy only).
+Pure geometry on [68,2] canonical-crop points. A warp cannot shut an eye, only squeeze it, so the
+lids are also painted (``paint_lids``, ``draw_lashes``: the target's skin inpainted over the eye
+and a lash line, faded in as the eye closes), in the crop for Ω and at full resolution for the paste-back.
 """
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 #: Per eye: its corner points (outer/inner, along the eye line) and its lid pairs (upper, lower).
@@ -69,4 +72,99 @@ def retarget_eyes(jgen: np.ndarray, L_t: np.ndarray, L_s: np.ndarray, J_s: np.nd
     return out.astype(np.float32)
 
 
-__all__ = ["EYES", "MAX_RATIO", "eye_ratios", "lid_gaps", "retarget_eyes"]
+
+
+# --------------------------------------------------------------------------- lids
+#: An eye's lid is painted over it as its opening (J_gen's lid gap over the target's) falls from
+#: ``LID_FROM`` to ``LID_FULL`` (linear between): a warp only squeezes an eye, the iris and lash line
+#: stay visible, so a closing eye is faded to the target's own skin, inpainted where the eye was, and
+#: a lash line is drawn along the closed lid. dlib reads a shut eye at ~0.4-0.5 of its open gap.
+LID_FROM, LID_FULL = 0.7, 0.45
+#: The lash line's colour (BGR), opacity and width (crop px at 256²).
+LASH_COLOUR = (45, 40, 50)
+LASH_OPACITY = 0.8
+LASH_WIDTH = 1.2
+LASH_HEIGHT = 0.35  # where the line runs between the lower lid (0) and the upper (1)
+
+
+def lid_amounts(jgen: np.ndarray, L_t: np.ndarray) -> np.ndarray:
+    """[2] how far each eye's lid is painted (0 open … 1 shut), from J_gen's lid gaps over L_t's."""
+    t = np.maximum(lid_gaps(L_t).mean(1), MIN_NEUTRAL_GAP)
+    r = lid_gaps(jgen).mean(1) / t
+    return np.clip((LID_FROM - r) / (LID_FROM - LID_FULL), 0.0, 1.0)
+
+
+def eye_region(points: np.ndarray, eye: int, shape: tuple[int, int], scale: float = 1.0) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """A feathered mask over one eye (its outline grown by ~2.5 px at 256², ``scale`` times that in other
+    pixels), float32 in [0,1], and its box x0, y0, x1, y1 inside ``shape`` (height, width)."""
+    lo, hi = (36, 42) if eye == 0 else (42, 48)
+    p = np.asarray(points, np.float64)[lo:hi]
+    pad = int(np.ceil(6 * scale))
+    h, w = shape
+    x0, y0 = max(0, int(np.floor(p[:, 0].min())) - pad), max(0, int(np.floor(p[:, 1].min())) - pad)
+    x1, y1 = min(w, int(np.ceil(p[:, 0].max())) + pad + 1), min(h, int(np.ceil(p[:, 1].max())) + pad + 1)
+    m = np.zeros((max(0, y1 - y0), max(0, x1 - x0)), np.uint8)
+    if m.size:
+        cv2.fillPoly(m, [np.round((p - (x0, y0)) * 16).astype(np.int32)], 255, cv2.LINE_AA, shift=4)
+        k = max(1, int(round(2.5 * scale)))
+        m = cv2.dilate(m, np.ones((2 * k + 1, 2 * k + 1), np.uint8))
+        s = max(1, int(round(1.5 * scale))) * 2 + 1
+        m = cv2.GaussianBlur(m, (s, s), 0)
+    return m.astype(np.float32) / 255.0, (x0, y0, x1, y1)
+
+
+def closed_eyes(image: np.ndarray, points: np.ndarray, scale: float = 1.0) -> np.ndarray:
+    """The picture with both eyes inpainted with the skin around them (once per target): what a shut lid
+    covers. ``points`` in the picture's pixels; ``scale``: its pixels per 256² crop pixel."""
+    mask = np.zeros(image.shape[:2], np.uint8)
+    for eye in (0, 1):
+        m, (x0, y0, x1, y1) = eye_region(points, eye, image.shape[:2], scale)
+        mask[y0:y1, x0:x1] |= (m > 0.05).astype(np.uint8) * 255
+    return cv2.inpaint(image, mask, max(3, int(round(5 * scale))), cv2.INPAINT_TELEA)
+
+
+def paint_lids(image: np.ndarray, closed: np.ndarray, points: np.ndarray, amounts: np.ndarray,
+               scale: float = 1.0) -> np.ndarray:
+    """``image`` with each eye faded to ``closed`` (``closed_eyes``) by its amount, before the warp (a new
+    array; ``image`` itself when no lid shows)."""
+    if not np.any(amounts > 0):
+        return image
+    out = image.copy()
+    for eye in (0, 1):
+        if amounts[eye] <= 0:
+            continue
+        m, (x0, y0, x1, y1) = eye_region(points, eye, image.shape[:2], scale)
+        a = (amounts[eye] * m)[..., None]
+        out[y0:y1, x0:x1] = (image[y0:y1, x0:x1] * (1 - a) + closed[y0:y1, x0:x1] * a + 0.5).astype(np.uint8)
+    return out
+
+
+def draw_lashes(image: np.ndarray, points: np.ndarray, amounts: np.ndarray, scale: float = 1.0,
+                offset: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
+    """The closed lids' lash lines (from corner to corner, a third of the way from the lower lid to the
+    upper, of ``points``: J_gen, after the warp) drawn into ``image`` in place with opacity ``amounts``; ``offset``: the image's origin in
+    ``points``' pixels. Returns ``image``."""
+    q = np.asarray(points, np.float64)
+    for eye, (corners, pairs) in enumerate(EYES):
+        if amounts[eye] <= 0:
+            continue
+        # a shut lid's edge lies low, near the lower lid: a third of the way up from it
+        mid = [q[b] + LASH_HEIGHT * (q[a] - q[b]) for a, b in pairs]
+        p = np.stack([q[corners[0]], *mid, q[corners[1]]]) - offset
+        lo = np.floor(p.min(0) - 4 * scale).astype(int)
+        hi = np.ceil(p.max(0) + 4 * scale).astype(int) + 1
+        x0, y0 = max(0, lo[0]), max(0, lo[1])
+        x1, y1 = min(image.shape[1], hi[0]), min(image.shape[0], hi[1])
+        if x1 <= x0 or y1 <= y0:
+            continue
+        layer = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        cv2.polylines(layer, [np.round((p - (x0, y0)) * 16).astype(np.int32)], False, 255,
+                      max(1, int(round(LASH_WIDTH * scale))), cv2.LINE_AA, shift=4)
+        a = (LASH_OPACITY * amounts[eye] * layer.astype(np.float32) / 255.0)[..., None]
+        roi = image[y0:y1, x0:x1]
+        roi[:] = (roi * (1 - a) + np.array(LASH_COLOUR, np.float32) * a + 0.5).astype(np.uint8)
+    return image
+
+
+__all__ = ["EYES", "LID_FROM", "LID_FULL", "MAX_RATIO", "closed_eyes", "draw_lashes", "eye_ratios", "eye_region",
+           "lid_amounts", "lid_gaps", "paint_lids", "retarget_eyes"]

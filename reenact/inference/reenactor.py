@@ -18,6 +18,7 @@ import numpy as np
 
 from reenact.errors import InputError, NoFaceError
 from reenact.face.align import Alignment, align_points, apply, invert, similarity
+from reenact.face.eyes import closed_eyes, draw_lashes, lid_amounts, paint_lids
 from reenact.face.landmarks import FaceLandmarks, LandmarkDetector, check_image
 from reenact.face.mouth import driver_mouth_crop, mouth_lab_stats
 from reenact.face.topology import TEMPLATE_256
@@ -149,7 +150,15 @@ def prepare_target(image: np.ndarray, detector: LandmarkDetector, cfg, landmarks
         t.net["L_t"] = raster(cfg, cpts)[None]  # [1,1,256,256]
     if getattr(cfg, "mouth_guide", False):
         t.net["mouth_stats"] = mouth_lab_stats(crop, cpts)  # the mouth guide's colour target
+    if cfg.variant == "guided":  # what a shut lid covers: the eyes inpainted, in the crop and the output image
+        t.net["closed"] = closed_eyes(crop, cpts)
+        t.net["closed_image"] = closed_eyes(image, points, _crop_scale(al))
     return t
+
+
+def _crop_scale(al: Alignment) -> float:
+    """Image pixels per canonical-crop pixel."""
+    return float(1.0 / np.sqrt(abs(np.linalg.det(np.asarray(al.M, np.float64)[:, :2]))))
 
 
 class Reenactor:
@@ -329,7 +338,8 @@ class Reenactor:
     def _run_networks(self, tg: Target, L_s: np.ndarray, **kw) -> Generated:
         """Φ and Ω for the current target through the one generation path live and eval share."""
         return generate_crop(self.cfg, self.backend.phi, self.backend.omega, tg.crop, tg.crop_points, L_s,
-                             self.neutral, L_t_image=tg.net.get("L_t"), target_mouth_stats=tg.net.get("mouth_stats"), **kw)
+                             self.neutral, L_t_image=tg.net.get("L_t"), target_mouth_stats=tg.net.get("mouth_stats"),
+                             target_closed=tg.net.get("closed"), **kw)
 
     def _generate(self, tg: Target, L_s: np.ndarray, driver: np.ndarray | None = None) -> np.ndarray:
         g = self._run_networks(tg, L_s, timings=self.timings, driver=driver)
@@ -346,9 +356,19 @@ class Reenactor:
     def _paste_guided(self, tg: Target, jgen: np.ndarray, head: np.ndarray) -> np.ndarray:
         """Warp the target (at output size) with the same triangles, add the upscaled residual in the mask."""
         x0, y0, x1, y1 = tg.roi
-        mesh = image_mesh(tg.points, tg.align.to_image(jgen), tg.align.M)  # image-pixel landmarks
-        region = warp_image(tg.image, mesh, shape=(y1 - y0, x1 - x0), offset=(x0, y0), step=self.options.full_res_step,
+        jgen_image = tg.align.to_image(jgen)
+        mesh = image_mesh(tg.points, jgen_image, tg.align.M)  # image-pixel landmarks
+        lids = lid_amounts(jgen, tg.crop_points)  # closing eyes: the lids painted as in Ω's input
+        scale = _crop_scale(tg.align)
+        source = tg.image
+        if lids.any():
+            if "closed_image" not in tg.net:
+                tg.net["closed_image"] = closed_eyes(tg.image, tg.points, scale)
+            source = paint_lids(tg.image, tg.net["closed_image"], tg.points, lids, scale)
+        region = warp_image(source, mesh, shape=(y1 - y0, x1 - x0), offset=(x0, y0), step=self.options.full_res_step,
                             interpolation=PASTE_INTERPOLATION[self.options.paste_interpolation])
+        if lids.any():
+            draw_lashes(region, jgen_image, lids, scale, offset=(x0, y0))
         delta = (head[3] * tg.feather)[..., None] * head[:3].transpose(1, 2, 0) * 127.5  # [256,256,3] grey levels
         M = tg.align.Minv.copy()
         M[:, 2] -= (x0, y0)
