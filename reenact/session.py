@@ -132,7 +132,7 @@ class LiveProcessor:
         out = self.reenactor(frame)
         self.frames_with_face += bool(self.reenactor.face_found)
         if self.capture is not None:
-            status = self.capture.update(self.reenactor.last_points, frame.t_media)  # stream time: a file calibrates alike at any speed
+            status = self.capture.update(self.reenactor.last_points, frame.t_stream)  # stream time: a file calibrates alike at any speed
             self.message = f"calibrating: {status.message}"
             if self.capture.done:
                 from reenact.calibration import save_profile

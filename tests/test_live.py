@@ -498,3 +498,31 @@ def test_scale_matrix_round_trips_and_matches_cv2_resize() -> None:
     assert fit_size((3024, 4032), (1280, 720)) == (540, 720)
     assert fit_size((500, 400), (1280, 720)) == (500, 400)  # never scaled up
     assert fit_size((4000, 1000), (1920, 1920)) == (1920, 480)
+
+
+def test_smoothing_reads_the_stream_clock_so_a_file_gives_the_same_frames_at_any_speed(warp_weights, astronaut):
+    """The smoother's dt comes from the frame's stream time (a file's position), not from when the
+    frame happened to be read: the same file read fast or slow writes the same frames. Frames
+    that carry no stream time fall back to the capture clock (so the check below can fail)."""
+    from reenact.inference.backend import create_backend
+    from reenact.inference.reenactor import Reenactor
+    from reenact.live.capture import Frame
+
+    h, w = astronaut.shape[:2]
+    shifts = [0, 6, 14, 9, 2, -5, -12, -4]  # the face moves sideways: the smoother has work to do
+    images = [cv2.warpAffine(astronaut, np.float32([[1, 0, dx], [0, 1, 0]]), (w, h), borderMode=cv2.BORDER_REPLICATE)
+              for dx in shifts]
+    backend = create_backend("onnx", warp_weights)
+
+    def run(t_capture: list[float], t_media: list[float | None]) -> list[np.ndarray]:
+        r = Reenactor(backend, DlibDetector())
+        r.add_target(astronaut)
+        return [r(Frame(im, i, tc, tm, new_segment=i == 0)) for i, (im, tc, tm) in enumerate(zip(images, t_capture, t_media, strict=True))]
+
+    media = [i / 30.0 for i in range(len(images))]
+    steady = [100 + i / 30.0 for i in range(len(images))]
+    uneven = [200 + i / 30.0 + (0.09 if i % 2 else 0.0) for i in range(len(images))]  # a busy machine's reads
+    a, b = run(steady, media), run(uneven, media)
+    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+    c = run(uneven, [None] * len(images))  # no stream time: the capture clock, and the smoothing differs
+    assert any(np.abs(x.astype(int) - y.astype(int)).max() > 2 for x, y in zip(a, c, strict=True))
