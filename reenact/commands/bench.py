@@ -179,7 +179,7 @@ def bench(source, target, size, frames, warmup, backends, preset, variant, untra
             target = Path(tmp) / "astronaut.png"
             cv2.imwrite(str(target), default_target())
         driving, fps = (None, 30.0) if replay is not None else _driving_frames(source, target, frames + warmup)
-        runs = [_bench_one(SessionConfig(targets=(target,) if replay is None else (), outputs=("null",), backend=name,
+        runs = [_bench_one(SessionConfig(targets=(target,) if replay is None else (), source=source, outputs=("null",), backend=name,
                                          size=out_size, precision=precision, **fields),
                            replay, driving, fps, frames, warmup, paced, preset, source) for name in names]
     click.echo(B.format_table(runs))
