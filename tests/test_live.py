@@ -336,6 +336,14 @@ def test_bench_json_has_the_documented_keys_and_fps_is_frames_over_wall_time(war
     assert run["fps"] == pytest.approx(run["frames"] / run["wall_s"])
     for stage in ("landmarks", "phi", "warp", "omega", "paste", "total"):
         assert set(run["stages"][stage]) == {"p50_ms", "p95_ms", "max_ms"}
+    # every key BENCHMARKS.md documents is written, and nothing it does not document
+    import re
+
+    text = (REPO / "BENCHMARKS.md").read_text()
+    para = text[text.index("The JSON's keys are unchanged:"):]
+    documented = set(re.findall(r"`([a-z0-9_]+)`", para[: para.index("\n\n")]))
+    written = {*data, *run, *run["latency_ms"], *(k for s in run["stages"].values() for k in s)}
+    assert documented == written, (documented ^ written)
 
 
 def test_bench_times_the_pipeline_live_runs_with_the_same_options(warp_weights, driver, target, tmp_path, capsys, monkeypatch):
