@@ -3,7 +3,9 @@
 Sources: a video file (landmarks tracked with dlib, as live), ``synthetic`` (the target's
 own face, letterboxed to a 640x480 camera frame, opening and closing its mouth), or a
 ``replay.npz`` of landmarks recorded earlier (no dlib needed: a GPU machine can bench without
-the 100 MB model). The target is prepared as `reenact live` prepares it for the output size.
+the 100 MB model). `reenact bench` builds the pipeline as `reenact live` does
+(``reenact.session.open_pipeline``) and :func:`run_one` sends each frame through live's per-frame
+processor; a replay's landmarks go to the reenactor directly (no detection, no auto-calibration).
 
 Unpaced, every frame is processed back to back. Paced at F fps, frame i "arrives" at i/F;
 the newest frame that has arrived is processed (latest-frame-wins, as the live runner) and
