@@ -246,7 +246,8 @@ class Reenactor:
     def __call__(self, frame) -> np.ndarray:
         """Process a live Frame (or a bare BGR image); always returns an output image."""
         image = getattr(frame, "image", frame)
-        t = float(getattr(frame, "t_capture", time.monotonic()))
+        t = float(getattr(frame, "t_capture", time.monotonic()))  # wall clock: hold and ease when lost
+        t_smooth = float(getattr(frame, "t_stream", t))  # stream clock: a file smooths alike at any speed
         if getattr(frame, "new_segment", False):
             self.reset()
         t0 = time.perf_counter()
@@ -255,7 +256,7 @@ class Reenactor:
         self.last_points = lm.points if lm.found else None
         if not lm.found:
             return self.face_lost(t)
-        return self.from_landmarks(lm.points, t, _timed=True, image=image)
+        return self.from_landmarks(lm.points, t_smooth, _timed=True, image=image)
 
     def face_lost(self, t: float) -> np.ndarray:
         """No face: hold the last output briefly, then ease back to the target's own face.
@@ -301,6 +302,7 @@ class Reenactor:
                        image: np.ndarray | None = None) -> np.ndarray:
         """The output for source landmarks in source-image pixels (replay and benchmarks use this).
 
+        ``t``: the landmarks' time in seconds on the stream's clock (the smoother's ``dt``).
         ``image``: the frame the points were found in, where the mouth guide reads the driver's
         mouth interior (``uses_driver_mouth``); without it Ω gets no guide.
         """
