@@ -3,8 +3,8 @@
 A warp of the closed-mouth target photo has no teeth to move, and Ω cannot learn teeth from so
 little data; so, as peers do (DESIGN.md), Ω is given the driver's interior to blend: the pixels
 inside the driver's inner lips (points 60-67 of the driver's canonical crop) warped
-piecewise-affine into J_gen's inner-lip polygon, colour-matched to the target (mean and standard
-deviation in L*a*b* of the lips and the skin around them), with an anti-aliased mask of the polygon.
+piecewise-affine into J_gen's inner-lip polygon, colour-matched to the target (in L*a*b* over the
+lips and the skin around them: lightness by mean and standard deviation, colour by the mean), with an anti-aliased mask of the polygon.
 With the driver's mouth closed (or no driver crop: no face, or ``--mouth-interior generated``)
 the guide is empty: zero image, zero mask.
 
@@ -117,10 +117,13 @@ def lab_stats(image: np.ndarray, region: np.ndarray) -> tuple[np.ndarray, np.nda
 
 
 def match_colour(pixels: np.ndarray, src: tuple[np.ndarray, np.ndarray], dst: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-    """BGR uint8 pixels [...,3] moved from ``src``'s L*a*b* mean/std to ``dst``'s (the std ratio bounded)."""
+    """BGR uint8 pixels [...,3] moved from ``src``'s L*a*b* mean/std to ``dst``'s: lightness by mean and std
+    (the ratio bounded), colour (a*, b*) by the mean only — scaling colour by the lips' spread would push
+    teeth, less red than the lips, to green."""
     shape = pixels.shape
     lab = cv2.cvtColor(pixels.reshape(-1, 1, 3), cv2.COLOR_BGR2LAB).astype(np.float32).reshape(-1, 3)
-    ratio = np.clip(dst[1] / np.maximum(src[1], 1e-3), *STD_RATIO)
+    ratio = np.ones(3, np.float32)
+    ratio[0] = np.clip(dst[1][0] / max(float(src[1][0]), 1e-3), *STD_RATIO)
     lab = np.clip((lab - src[0]) * ratio + dst[0], 0, 255).astype(np.uint8)
     return cv2.cvtColor(lab.reshape(-1, 1, 3), cv2.COLOR_LAB2BGR).reshape(shape)
 
