@@ -151,3 +151,31 @@ def test_checkpoint_keys_are_those_the_trainer_wrote_before_the_split(tiny_bank,
     Trainer(_cfg("omega", "paper", steps=1, pix2pix=True), tiny_bank, tmp_path / "p2p").run(progress=False)
     assert _keys(tmp_path / "p2p" / "checkpoint_omega.safetensors") == KEYS["omega_pix2pix"]
 
+
+
+def _ddp_omega_worker(rank: int, world: int, port: int, out: str, bank) -> None:
+    import os
+
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port),
+                      REENACT_DIST_BACKEND="gloo")
+    torch.set_num_threads(1)
+    from reenact.training.trainer import init_distributed
+
+    init_distributed()
+    t = Trainer(_cfg("omega", steps=2, extra_losses=("feature_matching", "mouth_gan")), bank, out)
+    t.run(progress=False)
+    flat = [torch.cat([p.detach().flatten() for p in net.parameters()]) for net in (t.stage.gen_raw, t.stage.disc_m_raw)]
+    torch.save(flat, os.path.join(out, f"omega_rank{rank}.pt"))
+    torch.distributed.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_omega_with_frozen_discriminators_trains_under_distributed_data_parallel(tiny_bank, tmp_path):  # noqa: F811
+    """The G step calls D_I and D_M unwrapped and frozen; DDP still averages Ω's and D_M's gradients."""
+    import torch.multiprocessing as mp
+    from test_training import _free_port
+
+    _phi(tiny_bank, tmp_path)
+    mp.spawn(_ddp_omega_worker, args=(2, _free_port(), str(tmp_path), tiny_bank), nprocs=2, join=True)
+    a, b = (torch.load(tmp_path / f"omega_rank{r}.pt") for r in (0, 1))
+    assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
