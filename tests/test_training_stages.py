@@ -179,3 +179,17 @@ def test_omega_with_frozen_discriminators_trains_under_distributed_data_parallel
     mp.spawn(_ddp_omega_worker, args=(2, _free_port(), str(tmp_path), tiny_bank), nprocs=2, join=True)
     a, b = (torch.load(tmp_path / f"omega_rank{r}.pt") for r in (0, 1))
     assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+def test_the_pix2pix_baseline_is_declared_in_config_json_as_before(tiny_bank, tmp_path):  # noqa: F811
+    """The key and value folders trained before carry (eval tells a pix2pix folder by them)."""
+    from reenact.errors import WeightsError
+    from reenact.paths import WEIGHTS_DIR
+    from reenact.weights_io import PIX2PIX, baseline_of
+
+    Trainer(_cfg("omega", "paper", steps=1, pix2pix=True), tiny_bank, tmp_path).run(progress=False)
+    raw = json.loads((tmp_path / "config.json").read_text())
+    assert raw["baseline"] == "pix2pix" and baseline_of(raw) == PIX2PIX
+    assert baseline_of(json.loads((WEIGHTS_DIR / "config.json").read_text())) is None  # the method itself
+    with pytest.raises(WeightsError, match="'baseline' must be a name"):
+        baseline_of({"baseline": 1})

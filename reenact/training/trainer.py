@@ -36,6 +36,8 @@ from reenact.training.batches import make_batch, ordered_batch
 from reenact.training.omega_stage import OmegaStage
 from reenact.training.phi_stage import PhiStage
 from reenact.weights_io import (
+    BASELINE_KEY,
+    PIX2PIX,
     atomic_write_bytes,
     atomic_write_json,
     load_state,
@@ -257,7 +259,7 @@ class Trainer:
         metrics_path = self.out / (metrics_name or f"metrics_{self.cfg.stage}.jsonl")
         if self.rank == 0:
             atomic_write_json(self.out / f"train_{self.cfg.stage}.json", self.cfg.to_dict())
-            write_config(self.out, self.mcfg, {"baseline": "pix2pix"} if self.cfg.pix2pix else None)
+            write_config(self.out, self.mcfg, {BASELINE_KEY: PIX2PIX} if self.cfg.pix2pix else None)
         history = []
         if self.stage.name == "phi" and self.step == 0:
             # Φ starts as the plain landmark transfer (guided) — score it, so training must beat it
