@@ -6,7 +6,6 @@ source's own landmark image, with no Φ.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -64,7 +63,7 @@ class OmegaStage(Stage):
         self.phi.load_state_dict(load_state(src / "phi.safetensors", "phi", pcfg))
         self.phi.eval().requires_grad_(False)
 
-    def check_resume(self, keys: set[str], out: str | os.PathLike) -> None:
+    def check_resume(self, keys: set[str], out: Path) -> None:
         if self.disc_m_raw is not None and not any(k.startswith("disc_m.") for k in keys):
             raise WeightsError(f"checkpoint in {out} was trained without the mouth_gan loss, so it has no D_M to resume",
                                hint="use another --out folder, or resume without --extra-loss mouth_gan")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -76,7 +77,7 @@ class Stage:
         opts = [("opt_g.", self.opt_g), ("opt_d.", self.opt_d)]
         return opts + ([("opt_dm.", self.opt_dm)] if self.opt_dm is not None else [])
 
-    def check_resume(self, keys: set[str], out: object) -> None:
+    def check_resume(self, keys: set[str], out: Path) -> None:
         """Refuse a checkpoint that lacks a network this stage trains (default: nothing to check)."""
 
     def train_mode(self) -> None:
