@@ -70,12 +70,6 @@ class OmegaStage(Stage):
 
     # ------------------------------------------------------------------ Ω's input
 
-    def _phi_forward(self, b: Batch) -> torch.Tensor:
-        """J_gen from the frozen Φ: [B,68,2] (guided) or [B,1,256,256] (paper)."""
-        if self.mcfg.variant == "guided":
-            return self.phi(self._pts(b.L_s), self._pts(b.J_s), self._pts(b.L_t))
-        return self.phi(self._raster(b.L_s), self._raster(b.L_t))
-
     def omega_inputs(self, b: Batch, truth: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Ω input and, for guided, the warped target [B,3,256,256]; ``truth``: J_o stands in for J_gen."""
         if self.cfg.pix2pix:
@@ -84,7 +78,7 @@ class OmegaStage(Stage):
             jgen = b.J_o if self.mcfg.variant == "guided" else np.stack([raster(self.mcfg, p) for p in b.J_o])
         else:
             with torch.no_grad():
-                jgen = self._phi_forward(b).cpu().numpy()
+                jgen = self.fuse(self.phi, b).cpu().numpy()
         if self.mcfg.variant == "guided":
             xs, ws = [], []
             for i in range(len(b.P_t)):

@@ -26,12 +26,6 @@ class PhiStage(Stage):
             raise WeightsError("omega_landmarks='truth' applies to stage 2 (Ω) only, not to Φ or the pix2pix baseline")
         self._set_networks(build_phi(self.mcfg).to(device), build_d_j(self.mcfg).to(device))
 
-    def fuse(self, net: nn.Module, b: Batch) -> torch.Tensor:
-        """J_gen = net(L_s, L_t): [B,68,2] (guided: also J_s) or [B,1,256,256] (paper)."""
-        if self.mcfg.variant == "guided":
-            return net(self._pts(b.L_s), self._pts(b.J_s), self._pts(b.L_t))
-        return net(self._raster(b.L_s), self._raster(b.L_t))
-
     def train_step(self, b: Batch, step: int) -> dict[str, float]:
         wt = self._pts(b.weight)
         if self.mcfg.variant == "guided":

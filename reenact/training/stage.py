@@ -98,6 +98,13 @@ class Stage:
 
     # ------------------------------------------------------------------ tensors
 
+    def fuse(self, phi: nn.Module, b: Batch) -> torch.Tensor:
+        """J_gen = Φ(L_s, L_t) from the Φ network ``phi``: [B,68,2] (guided, which also takes J_s)
+        or [B,1,256,256] (paper). Stage 1 validates with it, stage 2 feeds Ω with it."""
+        if self.mcfg.variant == "guided":
+            return phi(self._pts(b.L_s), self._pts(b.J_s), self._pts(b.L_t))
+        return phi(self._raster(b.L_s), self._raster(b.L_t))
+
     def _pts(self, a: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(a, device=self.device)
 
