@@ -20,6 +20,11 @@ from reenact.errors import WeightsError
 
 CONFIG_NAME = "config.json"
 NETWORKS = ("phi", "omega")
+#: config.json's key naming the baseline a weights folder holds; absent for the method itself (Φ + Ω)
+BASELINE_KEY = "baseline"
+#: BASELINE_KEY's value for the pix2pix baseline (``reenact train omega --pix2pix``: Ω alone, fed the
+#: source's landmark image; no Φ in the folder)
+PIX2PIX = "pix2pix"
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -70,6 +75,14 @@ def write_config(folder: Path, cfg: ModelConfig, extra: dict | None = None) -> N
     if extra:
         data.update(extra)
     atomic_write_json(path, data)
+
+
+def baseline_of(config: dict[str, Any]) -> str | None:
+    """The baseline a folder's config.json (as read) declares (e.g. ``PIX2PIX``); None for the method."""
+    value = config.get(BASELINE_KEY)
+    if value is not None and not isinstance(value, str):
+        raise WeightsError(f"{CONFIG_NAME}: {BASELINE_KEY!r} must be a name such as {PIX2PIX!r}, got {value!r}")
+    return value
 
 
 def read_config(folder: Path) -> ModelConfig:

@@ -13,7 +13,8 @@ import torch
 from reenact.cli import main
 from reenact.config import Preprocess, TrainConfig, model_config
 from reenact.errors import ConfigError, WeightsError
-from reenact.training.trainer import Trainer, _ordered_batch
+from reenact.training.batches import ordered_batch
+from reenact.training.trainer import Trainer
 from reenact.weights_io import load_networks, load_state
 
 torch.set_num_threads(2)
@@ -34,13 +35,13 @@ def _phi(tiny_bank, out, variant="guided"):
 
 def _fixed_l1(trainer: Trainer, bank, n: int = 6) -> float:
     """Ω's L1 to I_o on a fixed set of training pairs, eval mode."""
-    b = _ordered_batch(bank, trainer.pairs[:: max(1, len(trainer.pairs) // n)][:n])
-    trainer.gen.eval()
+    b = ordered_batch(bank, trainer.pairs[:: max(1, len(trainer.pairs) // n)][:n])
+    trainer.stage.gen.eval()
     with torch.no_grad():
-        x, warped = trainer.omega_inputs(b)
-        fake = trainer.generate(x, warped)
-        out = (fake - trainer._imgs(b.I_o)).abs().mean().item()
-    trainer.gen.train()
+        x, warped = trainer.stage.omega_inputs(b)
+        fake = trainer.stage.generate(x, warped)
+        out = (fake - trainer.stage._imgs(b.I_o)).abs().mean().item()
+    trainer.stage.gen.train()
     return out
 
 
@@ -51,7 +52,7 @@ def test_short_seeded_run_lowers_omega_l1(tiny_bank, tmp_path, variant):
     cfg = TrainConfig(**{**cfg.__dict__, "lr_g": 1e-3})
     t = Trainer(cfg, tiny_bank, tmp_path)
     if variant == "guided":  # undo the zeroed residual (a fresh guided Ω is the warp) so there is error to learn away
-        t.gen.unet.out[1].reset_parameters()
+        t.stage.gen.unet.out[1].reset_parameters()
     before = _fixed_l1(t, tiny_bank)
     t.run(progress=False)
     after = _fixed_l1(t, tiny_bank)
@@ -66,11 +67,11 @@ def test_checkpoint_save_load_gives_identical_outputs(tiny_bank, tmp_path):
     t = Trainer(_cfg("omega", steps=3), tiny_bank, tmp_path)
     t.run(progress=False)
     cfg, nets = load_networks(tmp_path)
-    b = _ordered_batch(tiny_bank, t.pairs[:2])
-    x, _ = t.omega_inputs(b)
-    t.gen_raw.eval()
+    b = ordered_batch(tiny_bank, t.pairs[:2])
+    x, _ = t.stage.omega_inputs(b)
+    t.stage.gen_raw.eval()
     with torch.no_grad():
-        assert torch.equal(t.gen_raw(x), nets["omega"](x))
+        assert torch.equal(t.stage.gen_raw(x), nets["omega"](x))
 
 
 def test_resume_continues_the_same_loss_curve(tiny_bank, tmp_path):
@@ -95,7 +96,7 @@ def test_a_crash_while_checkpointing_never_pairs_tensors_and_state_of_two_steps(
     t = _phi(tiny_bank, tmp_path)  # Φ, trained 2 steps, checkpointed at its end
     t.step += 1
     with torch.no_grad():
-        for p in t.gen_raw.parameters():
+        for p in t.stage.gen_raw.parameters():
             p.add_(0.5)
 
     def crash(*_a, **_k):
@@ -109,8 +110,8 @@ def test_a_crash_while_checkpointing_never_pairs_tensors_and_state_of_two_steps(
     monkeypatch.undo()
     r = Trainer(_cfg("phi", steps=4), tiny_bank, tmp_path)
     assert r.load_checkpoint()
-    saved = {k: v for k, v in t.gen_raw.state_dict().items()}
-    loaded = r.gen_raw.state_dict()
+    saved = {k: v for k, v in t.stage.gen_raw.state_dict().items()}
+    loaded = r.stage.gen_raw.state_dict()
     same = all(torch.equal(saved[k], loaded[k]) for k in saved)
     assert r.step == 3 and same, (r.step, same)
     assert not (tmp_path / "checkpoint_phi.json").exists(), "the state lives in the checkpoint's header only"
@@ -210,7 +211,7 @@ def _ddp_worker(rank: int, world: int, port: int, out: str, bank) -> None:
     init_distributed()
     t = Trainer(_cfg("phi", steps=3), bank, out)
     t.run(progress=False)
-    flat = torch.cat([p.detach().flatten() for p in t.gen_raw.parameters()])
+    flat = torch.cat([p.detach().flatten() for p in t.stage.gen_raw.parameters()])
     torch.save(flat, os.path.join(out, f"params_rank{rank}.pt"))
     torch.distributed.destroy_process_group()
 
@@ -259,10 +260,10 @@ def test_zeroed_residual_composes_to_exactly_the_warp(upsample):
 def test_fresh_guided_omega_starts_from_the_warp(tiny_bank, tmp_path):
     _phi(tiny_bank, tmp_path)
     t = Trainer(_cfg("omega"), tiny_bank, tmp_path)
-    b = _ordered_batch(tiny_bank, t.pairs[:2])
+    b = ordered_batch(tiny_bank, t.pairs[:2])
     with torch.no_grad():
-        x, warped = t.omega_inputs(b)
-        assert torch.equal(t.generate(x, warped), warped)
+        x, warped = t.stage.omega_inputs(b)
+        assert torch.equal(t.stage.generate(x, warped), warped)
 
 
 def test_omega_can_be_fed_the_real_landmarks_while_training(tiny_bank, tmp_path):
@@ -275,9 +276,9 @@ def test_omega_can_be_fed_the_real_landmarks_while_training(tiny_bank, tmp_path)
     # pairs where Φ's J_gen (L_t + L_s − J_s at init) is not J_o already
     pairs = [p for p in t.pairs if np.abs(P[p.target] + P[p.source] - P[p.source_neutral] - P[p.truth]).max() > 1][:2]
     assert pairs
-    b = _ordered_batch(tiny_bank, pairs)
-    x_truth, _ = t.omega_inputs(b, truth=True)
-    x_phi, _ = t.omega_inputs(b)
+    b = ordered_batch(tiny_bank, pairs)
+    x_truth, _ = t.stage.omega_inputs(b, truth=True)
+    x_phi, _ = t.stage.omega_inputs(b)
     want = to_net(warp_crop(b.P_t[0], b.L_t[0], b.J_o[0]))
     np.testing.assert_allclose(x_truth[0, 3:6].numpy(), want, atol=1e-6)
     assert not torch.equal(x_truth, x_phi)
@@ -291,11 +292,11 @@ def test_omega_can_be_fed_the_real_landmarks_while_training(tiny_bank, tmp_path)
 def test_omega_trains_with_the_extra_losses_and_logs_them(tiny_bank, tmp_path):
     _phi(tiny_bank, tmp_path)
     t = Trainer(_cfg("omega", steps=2, extra_losses=("mouth_l1", "feature_matching")), tiny_bank, tmp_path)
-    before = {k: v.clone() for k, v in t.gen_raw.state_dict().items()}
+    before = {k: v.clone() for k, v in t.stage.gen_raw.state_dict().items()}
     t.run(progress=False)
     line = json.loads((tmp_path / "metrics_omega.jsonl").read_text().splitlines()[-1])
     assert line["mouth_l1"] > 0 and line["feature_matching"] >= 0 and np.isfinite(line["loss_g"])
-    assert any(not torch.equal(before[k], v) for k, v in t.gen_raw.state_dict().items())
+    assert any(not torch.equal(before[k], v) for k, v in t.stage.gen_raw.state_dict().items())
     saved = json.loads((tmp_path / "train_omega.json").read_text())
     assert saved["extra_losses"] == ["mouth_l1", "feature_matching"]
     with pytest.raises(WeightsError, match="stage 2"):
@@ -305,17 +306,17 @@ def test_omega_trains_with_the_extra_losses_and_logs_them(tiny_bank, tmp_path):
 def test_mouth_gan_trains_d_m_and_resumes_it(tiny_bank, tmp_path):
     _phi(tiny_bank, tmp_path)
     t = Trainer(_cfg("omega", steps=2, extra_losses=("mouth_gan",)), tiny_bank, tmp_path)
-    dm_before = {k: v.clone() for k, v in t.disc_m_raw.state_dict().items()}
+    dm_before = {k: v.clone() for k, v in t.stage.disc_m_raw.state_dict().items()}
     t.run(progress=False)
     line = json.loads((tmp_path / "metrics_omega.jsonl").read_text().splitlines()[-1])
     assert line["mouth_gan"] > 0 and line["loss_dm"] > 0
-    assert any(not torch.equal(dm_before[k], v) for k, v in t.disc_m_raw.state_dict().items())
+    assert any(not torch.equal(dm_before[k], v) for k, v in t.stage.disc_m_raw.state_dict().items())
     # the checkpoint carries D_M and its optimiser; a resumed trainer gets them back exactly
     u = Trainer(_cfg("omega", steps=4, extra_losses=("mouth_gan",)), tiny_bank, tmp_path)
     assert u.load_checkpoint() and u.step == 2
-    for k, v in t.disc_m_raw.state_dict().items():
-        assert torch.equal(u.disc_m_raw.state_dict()[k], v)
-    assert u.opt_dm.state_dict()["state"] and len(u.opt_dm.state_dict()["state"]) == len(t.opt_dm.state_dict()["state"])
+    for k, v in t.stage.disc_m_raw.state_dict().items():
+        assert torch.equal(u.stage.disc_m_raw.state_dict()[k], v)
+    assert u.stage.opt_dm.state_dict()["state"] and len(u.stage.opt_dm.state_dict()["state"]) == len(t.stage.opt_dm.state_dict()["state"])
 
 
 def test_mouth_gan_cannot_resume_a_checkpoint_without_d_m(tiny_bank, tmp_path):
@@ -357,18 +358,18 @@ def test_ema_is_the_moving_average_of_the_trained_weights_and_resumes(tiny_bank,
     _phi(tiny_bank, tmp_path)
     d = 0.6
     t = Trainer(_cfg("omega", steps=3, ema=d), tiny_bank, tmp_path)
-    expect = {k: v.clone() for k, v in t.gen_raw.named_parameters()}
+    expect = {k: v.clone() for k, v in t.stage.gen_raw.named_parameters()}
     for _ in range(2):
         t.train_step()
-        for k, v in t.gen_raw.named_parameters():
+        for k, v in t.stage.gen_raw.named_parameters():
             expect[k] = d * expect[k] + (1 - d) * v.detach()
     ema = dict(t.ema.named_parameters())
     assert all(torch.allclose(ema[k], v, atol=1e-6) for k, v in expect.items())
-    assert any(not torch.allclose(ema[k], v) for k, v in t.gen_raw.named_parameters() if v.requires_grad)
+    assert any(not torch.allclose(ema[k], v) for k, v in t.stage.gen_raw.named_parameters() if v.requires_grad)
     t.run(progress=False)  # one more step, validation and a checkpoint
     saved, raw = load_state(tmp_path / "omega.safetensors", "omega"), load_state(tmp_path / "omega_raw.safetensors", "omega")
     assert all(torch.equal(saved[k], v.detach()) for k, v in t.ema.state_dict().items())
-    assert all(torch.equal(raw[k], v.detach()) for k, v in t.gen_raw.state_dict().items())
+    assert all(torch.equal(raw[k], v.detach()) for k, v in t.stage.gen_raw.state_dict().items())
     u = Trainer(_cfg("omega", steps=4, ema=d), tiny_bank, tmp_path)
     assert u.load_checkpoint() and u.step == 3
     assert all(torch.equal(u.ema.state_dict()[k], v) for k, v in t.ema.state_dict().items())

@@ -69,12 +69,13 @@ class Model:
                              jgen=jgen_override, pix2pix=self.pix2pix, driver=bank.crops[p.source]).crop()
 
 
-def _folder_config(folder: Path) -> tuple[object, dict]:
-    """The ModelConfig and the raw config.json of a weights folder (WeightsError when missing/corrupt)."""
-    from reenact.weights_io import read_config
+def _folder_config(folder: Path) -> tuple[object, bool]:
+    """The ModelConfig of a weights folder and whether it holds the pix2pix baseline (WeightsError
+    when missing/corrupt)."""
+    from reenact.weights_io import CONFIG_NAME, PIX2PIX, baseline_of, read_config
 
     cfg = read_config(folder)
-    return cfg, json.loads((folder / "config.json").read_text())
+    return cfg, baseline_of(json.loads((folder / CONFIG_NAME).read_text())) == PIX2PIX
 
 
 def load_model(folder: str | os.PathLike, role: str = "default", backend: str = "torch", threads: int = 2) -> Model:
@@ -88,8 +89,7 @@ def load_model(folder: str | os.PathLike, role: str = "default", backend: str = 
     folder = Path(folder)
     if not folder.is_dir():
         raise WeightsError(f"weights folder {folder} does not exist", hint="pass a folder written by `reenact train`")
-    cfg, raw = _folder_config(folder)
-    p2p = raw.get("baseline") == "pix2pix"
+    cfg, p2p = _folder_config(folder)
     flag = {"default": "--weights", "paper": "--paper-weights", "pix2pix": "--pix2pix-weights"}[role]
     if role == "pix2pix":
         if not p2p:
