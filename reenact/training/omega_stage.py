@@ -14,6 +14,8 @@ from torch import nn
 
 from reenact.config import TrainConfig
 from reenact.errors import WeightsError
+from reenact.face.eyes import retarget_eyes
+from reenact.face.mouth import MouthGuide, jitter_guide, mouth_guide
 from reenact.inputs import from_net, guided_omega_input, paper_omega_input, raster, to_net
 from reenact.models import build_d_i, build_d_m, build_omega, build_phi, compose, zero_residual_
 from reenact.training import losses
@@ -70,8 +72,21 @@ class OmegaStage(Stage):
 
     # ------------------------------------------------------------------ Ω's input
 
-    def omega_inputs(self, b: Batch, truth: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Ω input and, for guided, the warped target [B,3,256,256]; ``truth``: J_o stands in for J_gen."""
+    def _guide(self, b: Batch, i: int, jgen: np.ndarray, rng: np.random.Generator | None) -> MouthGuide | None:
+        """Sample i's mouth guide (cfg.model.mouth_guide): the source's interior in J_gen's inner lips.
+        While training (``rng``) its colour is jittered and it is left out for ``guide_drop`` of the
+        samples, so Ω also paints interiors itself (``--mouth-interior generated``, a lost face)."""
+        if not self.mcfg.mouth_guide:
+            return None
+        if rng is not None and rng.random() < self.cfg.guide_drop:
+            return None
+        g = mouth_guide(b.S[i], b.L_s[i], jgen, b.P_t[i], b.L_t[i])
+        return jitter_guide(g, rng) if rng is not None else g
+
+    def omega_inputs(self, b: Batch, truth: bool = False,
+                     rng: np.random.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Ω input and, for guided, the warped target [B,3,256,256]; ``truth``: J_o stands in for J_gen.
+        ``rng``: training draws (the mouth guide's jitter and drop-out); None: validation, as live runs."""
         if self.cfg.pix2pix:
             jgen = np.stack([raster(self.mcfg, p) for p in b.L_s])  # the source's own landmarks
         elif truth:
@@ -79,10 +94,13 @@ class OmegaStage(Stage):
         else:
             with torch.no_grad():
                 jgen = self.fuse(self.phi, b).cpu().numpy()
+            if self.mcfg.variant == "guided":  # the eye retargeting generate_crop applies after Φ
+                jgen = np.stack([retarget_eyes(jgen[i], b.L_t[i], b.L_s[i], b.J_s[i]) for i in range(len(jgen))])
         if self.mcfg.variant == "guided":
             xs, ws = [], []
             for i in range(len(b.P_t)):
-                x, warped = guided_omega_input(b.P_t[i], b.L_t[i], jgen[i], self.mcfg)
+                x, warped = guided_omega_input(b.P_t[i], b.L_t[i], jgen[i], self.mcfg,
+                                               guide=self._guide(b, i, jgen[i], rng))
                 xs.append(x)
                 ws.append(to_net(warped))
             return torch.as_tensor(np.stack(xs), device=self.device), torch.as_tensor(np.stack(ws), device=self.device)
@@ -97,7 +115,8 @@ class OmegaStage(Stage):
     # ------------------------------------------------------------------ the step
 
     def train_step(self, b: Batch, step: int) -> dict[str, float]:
-        x, warped = self.omega_inputs(b, truth=self.cfg.omega_landmarks == "truth")
+        guide_rng = np.random.default_rng([self.cfg.seed, step, self.rank, 2])
+        x, warped = self.omega_inputs(b, truth=self.cfg.omega_landmarks == "truth", rng=guide_rng)
         P_t, I_o, wt = self._imgs(b.P_t), self._imgs(b.I_o), self._pts(b.weight)
         fake = self.generate(x, warped)
         # D_I step (eq. 7), conditioned on P_t

@@ -32,7 +32,7 @@ from tqdm import tqdm
 from reenact.config import TrainConfig
 from reenact.data.datasets import FaceBank, Pair, make_pairs
 from reenact.errors import WeightsError
-from reenact.training.batches import make_batch, ordered_batch
+from reenact.training.batches import blink_pairs, make_batch, ordered_batch
 from reenact.training.omega_stage import OmegaStage
 from reenact.training.phi_stage import PhiStage
 from reenact.weights_io import (
@@ -80,6 +80,9 @@ class Trainer:
         self.pairs = make_pairs(bank, "train", seed=cfg.seed)
         if not self.pairs:
             raise WeightsError("no training pairs: the train split has no usable faces", hint="check the dataset folder and the landmark report")
+        self.blinks = blink_pairs(bank, self.pairs) if cfg.blink_share > 0 else []
+        if cfg.blink_share > 0:
+            log.info("%d training pairs show a blink (drawn for %.0f%% of video pairs)", len(self.blinks), 100 * cfg.blink_share)
         self.val_bank = val_bank or bank
         self.val_pairs = self._val_pairs()
         n_targets = len({p.target for p in self.pairs})
@@ -115,7 +118,7 @@ class Trainer:
         """One step of the stage on the batch of step k, drawn with (seed, k, rank); then the EMA."""
         rng = np.random.default_rng([self.cfg.seed, self.step, self.rank])
         torch.manual_seed(self.cfg.seed * 1_000_003 + self.step * 101 + self.rank)
-        b = make_batch(self.bank, self.pairs, rng, self.cfg.batch_size)
+        b = make_batch(self.bank, self.pairs, rng, self.cfg.batch_size, blink_share=self.cfg.blink_share, blinks=self.blinks)
         self.stage.train_mode()
         out = self.stage.train_step(b, self.step)
         self.step += 1
