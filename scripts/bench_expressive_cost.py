@@ -75,9 +75,7 @@ def main() -> None:
         r = Reenactor(be, det, options=ReenactorOptions(output_size=out_size, mouth_interior=interior))
         r.add_target(target, target_lm)
         reenactors[name] = r
-    merged = {name: B.BenchRun(f"onnx {name}", r.cfg.preset, r.cfg.variant, 0, 0.0, output_size=out_size,
-                               target_size=tuple(r.target.photo_size), used_size=tuple(r.target.size))
-              for name, r in reenactors.items()}
+    samples = {name: {"lat": [], "stages": {}, "faces": 0, "wall": 0.0} for name in reenactors}
     for i in range(a.warmup + a.frames):
         for name, r in reenactors.items():  # frame by frame in turn: a busy machine's slow spells fall on each alike
             t0 = time.perf_counter()
@@ -87,14 +85,19 @@ def main() -> None:
             t1 = time.perf_counter()
             if i < a.warmup:
                 continue
-            m = merged[name]
-            m.frames += 1
-            m.wall_s += t1 - t0
-            m.latencies_ms.append((t1 - t0) * 1000)
-            m.face_frames += bool(r.face_found)
+            m = samples[name]
+            m["wall"] += t1 - t0
+            m["lat"].append((t1 - t0) * 1000)
+            m["faces"] += bool(r.face_found)
             for k, v in {**r.timings, "output": (t1 - tp) * 1000, "total": (t1 - t0) * 1000}.items():
-                m.stages.setdefault(k, []).append(v)
-    print(B.format_table([m.to_dict() for m in merged.values()]))
+                m["stages"].setdefault(k, []).append(v)
+    runs = []
+    for name, r in reenactors.items():
+        m = samples[name]
+        runs.append(B.BenchRun(f"onnx {name}", r.cfg.preset, r.cfg.variant, a.frames, m["wall"], B.Latency.of(m["lat"]),
+                               {k: B.StageStats.of(v) for k, v in m["stages"].items()}, 0, m["faces"],
+                               tuple(r.target.photo_size), tuple(r.target.size), out_size))
+    print(B.format_table(runs))
 
     # the two new steps alone, on an open-mouth frame of the same driver
     r = reenactors["guide-driver"]

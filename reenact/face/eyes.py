@@ -1,11 +1,14 @@
 """Eye-opening retargeting (issue 17): a driver's blink closes the target's lids whatever the two eye sizes.
 
 J_gen = L_t + (L_s − J_s) moves the target's lids by the driver's displacement in pixels, so a
-small-eyed driver who closes their eyes only squeezes a large-eyed target's. Here each eye's
-opening is set to the target's open-eye opening times the driver's opening relative to the
-driver's neutral: ``gap(J_gen) = gap(L_t) · clip(gap(L_s) / gap(J_s), 0, max_ratio)``, per lid
-pair, measured across the eye (perpendicular to its corner line). Only the upper lid moves (a blink
-is the upper lid's); corners, lower lids and every other point stay as Φ left them.
+small-eyed driver who closes their eyes only squeezes a large-eyed target's. Here an eye that the
+driver closes (opening below their neutral's) is set to the target's opening times the driver's
+opening relative to their neutral: ``gap(J_gen) = gap(L_t) · gap(L_s) / gap(J_s)``, per lid pair,
+measured across the eye (perpendicular to its corner line); an eye opened as wide or wider keeps
+Φ's displacement (a ratio would tie a target photographed with narrow eyes to narrow eyes: on
+GRID's self-reenactment pairs, whose target frames are sometimes mid-blink, it raised the landmark
+error). Only the upper lid moves (a blink is the upper lid's); corners, lower lids and every other
+point stay as Φ left them.
 
 Pure geometry on [68,2] canonical-crop points. A warp cannot shut an eye, only squeeze it, so the
 lids are also painted (``paint_lids``, ``draw_lashes``: the target's skin inpainted over the eye
@@ -54,10 +57,11 @@ def eye_ratios(L_s: np.ndarray, J_s: np.ndarray, max_ratio: float = MAX_RATIO) -
 
 def retarget_eyes(jgen: np.ndarray, L_t: np.ndarray, L_s: np.ndarray, J_s: np.ndarray,
                   max_ratio: float = MAX_RATIO) -> np.ndarray:
-    """J_gen [68,2] with each eye's lid gaps set to L_t's times the driver's opening ratio (L_s over J_s).
+    """J_gen [68,2] with each closing eye's lid gaps set to L_t's times the driver's opening ratio (L_s over J_s).
 
-    Each upper lid point (37, 38, 43, 44) moves across the eye so that its gap to the lower lid
-    becomes the target's gap times :func:`eye_ratios`; nothing else moves. A new array, float32.
+    For an eye whose :func:`eye_ratios` is below 1, each upper lid point (37, 38, 43, 44) moves
+    across the eye so that its gap to the lower lid becomes the target's gap times the ratio; an
+    eye at or above its neutral opening, and every other point, stay as Φ left them. A new array, float32.
     """
     out = np.asarray(jgen, np.float64).copy()
     if out.shape != (68, 2):
@@ -65,6 +69,8 @@ def retarget_eyes(jgen: np.ndarray, L_t: np.ndarray, L_s: np.ndarray, J_s: np.nd
     ratios = eye_ratios(L_s, J_s, max_ratio)
     want = np.maximum(lid_gaps(L_t), 0.0) * ratios[:, None]  # the target's open-eye gaps, scaled
     for e, (corners, pairs) in enumerate(EYES):
+        if ratios[e] >= 1.0:
+            continue
         down = _down(out, corners)
         for k, (a, b) in enumerate(pairs):
             gap = float((out[b] - out[a]) @ down)
