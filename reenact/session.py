@@ -4,7 +4,8 @@ Above ``reenact.live`` (capture, sinks, runner) and ``reenact.inference`` (backe
 Reenactor): :class:`SessionConfig` says what to run, :func:`open_session` builds the backend,
 detectors, reenactor with its targets, the per-frame :class:`LiveProcessor`, source, sinks and
 runner from it, and :meth:`LiveSession.run` runs it. `reenact live`, `reenact bench` and
-``scripts/soak_live.py`` share it, so each measures the pipeline the others run.
+``scripts/soak_live.py`` share it, so each measures the pipeline the others run; `reenact eval`'s
+expressive sets feed frames to :func:`open_processor`, the same per-frame processor.
 """
 
 from __future__ import annotations
@@ -315,10 +316,20 @@ def _open_io(config: SessionConfig):
     return src, sinks
 
 
+def open_processor(config: SessionConfig, backend: Backend, say: Callable[[str], None] = log.info) -> LiveProcessor:
+    """The per-frame processor a session runs (the reenactor with every target, the calibration
+    or the automatic one), without source, sinks or runner: `reenact eval` feeds it frames itself,
+    so it scores exactly what `reenact live` runs."""
+    from reenact.calibration import DEFAULT_NAME
+
+    reenactor, neutral = _build_reenactor(config, backend, say)
+    return LiveProcessor(reenactor, config.calibration or DEFAULT_NAME, config.calibration_dir,
+                         auto_calibrate=config.auto_calibrate and neutral is None)
+
+
 def open_session(config: SessionConfig, say: Callable[[str], None] = log.info) -> LiveSession:
     """Build a running session from ``config``: backend, detectors, reenactor with its targets,
     processor, source, sinks and runner. ``say`` gets each line a user should read (the CLI prints them)."""
-    from reenact.calibration import DEFAULT_NAME
     from reenact.inference.backend import create_backend
     from reenact.live.capture import VideoFileSource
     from reenact.live.runner import LiveRunner, RunnerConfig
@@ -329,9 +340,8 @@ def open_session(config: SessionConfig, say: Callable[[str], None] = log.info) -
     be = create_backend(config.backend, config.weights or WEIGHTS_DIR, device=config.device,
                         engines_dir=config.engines_dir, **backend_options(config.backend, config.threads))
     say(f"model: {be.describe()}")
-    reenactor, neutral = _build_reenactor(config, be, say)
-    processor = LiveProcessor(reenactor, config.calibration or DEFAULT_NAME, config.calibration_dir,
-                              auto_calibrate=config.auto_calibrate and neutral is None)
+    processor = open_processor(config, be, say)
+    reenactor = processor.reenactor
     src, sinks = _open_io(config)
     say(f"source: {getattr(src, 'name', config.source)}")
     for s in sinks:

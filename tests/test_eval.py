@@ -177,8 +177,8 @@ def test_copy_identity_distance_is_zero_only_when_truth_is_the_target(tiny_bank)
     copy = lambda b, p: b.crops[p.target]  # noqa: E731
     d_same = score_pairs(tiny_bank, same, copy, scorer, video=False)
     d_other = score_pairs(tiny_bank, other, copy, scorer, video=False)
-    assert d_same["identity_distance"] < 1e-6 and d_same["ssim"] == pytest.approx(1.0)
-    assert d_other["identity_distance"] > 1e-3  # the open mouth changes the face a little
+    assert d_same.identity_distance < 1e-6 and d_same.ssim == pytest.approx(1.0)
+    assert d_other.identity_distance > 1e-3  # the open mouth changes the face a little
 
 
 def test_video_pairs_keep_clip_order_and_a_calm_target_other_than_j_s(tiny_bank):
