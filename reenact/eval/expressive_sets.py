@@ -54,7 +54,7 @@ SCRIPT_FPS = 30.0
 #: Output frames whose face descriptor is taken for the identity distance (every this many).
 IDENTITY_EVERY = 10
 #: Rows of the grid picture (frames of the first case).
-GRID_ROWS = 5
+GRID_ROWS = 6
 #: The figure keys of one case, as in :class:`ExpressiveScores`.
 KEYS: tuple[str, ...] = ("brow_following", "eye_following", "mouth_open_following", "mouth_width_following",
                          "blink_depth", "brow_hold_retention", "teeth_ratio", "identity_distance", "jitter_ratio",
@@ -197,17 +197,18 @@ def expressive_cases(bank, data: Path, split: str, sets: tuple[str, ...], n: int
     skipped: dict[str, str] = {}
     people = london_people(bank, split, seed)
     targets = people[:n]
-    if not targets:
-        for s in sets:
-            skipped[s] = f"no London neutral photos of the {split} split's people in {data} (the targets)"
-        return cases, skipped
+    no_targets = f"no London neutral photos of the {split} split's people in {data} (the targets)"
     if "cremad" in sets:
         drv = cremad_driver(data, max_frames)
         if drv is None:
             skipped["cremad"] = f"no CREMA-D clips in {Path(data) / 'cremad'} (*.flv)"
+        elif not targets:
+            skipped["cremad"] = no_targets
         else:
             cases["cremad"] = [Case(drv, path, who) for who, path in targets]
-    if "scripted" in sets:
+    if "scripted" in sets and not targets:
+        skipped["scripted"] = no_targets
+    elif "scripted" in sets:
         drivers = people[n:2 * n]
         made = [(d, scripted_driver(path, detector, who, max_frames)) for d, (who, path) in zip(targets, drivers, strict=False)]
         cases["scripted"] = [Case(drv, path, who) for (who, path), drv in made if drv is not None]
@@ -369,9 +370,9 @@ def run_sets(cases: dict[str, list[Case]], backends: dict, detector, threads: in
             track = tracks[drv.name]
             refs.setdefault(drv.name, driver_reference(track, drv.hold))
             for name, backend in backends.items():
+                row, cells = run_case(case, backend, track, detector, threads)
                 if on_case is not None:
                     on_case(f"{set_name} {name} {case.target_key}")
-                row, cells = run_case(case, backend, track, detector, threads)
                 per_method[name].append(row)
                 all_rows.append({"set": set_name, "method": name, "pair": k, "driver": drv.name,
                                  "target": str(case.target), "frames": drv.n, **row})
