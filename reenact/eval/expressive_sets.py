@@ -290,26 +290,37 @@ def run_case(case: Case, backend, track: DriverTrack, detector, threads: int) ->
     target = cv2.imread(str(case.target), cv2.IMREAD_COLOR)
     t_lm = detector.detect(target)
     t_desc = face_descriptor(target, t_lm).astype(np.float64) if t_lm.found else None
+    session_log = logging.getLogger("reenact.session")
+    level = session_log.level
     with tempfile.TemporaryDirectory() as cal:  # an empty profile folder: automatic calibration, as a first run
         config = SessionConfig(targets=(case.target,), source=drv.name, outputs=("null",), calibration_dir=cal,
                                auto_calibrate=True, threads=threads)
         proc = open_processor(config, backend, say=log.debug)
         box = _face_box(proc.reenactor.target.points, proc.reenactor.target.image.shape)
         pts, teeth, dist, cells = [], [], [], {}
+        calibrated = math.nan  # when the automatic calibration took the neutral face (s); nan: never
         want = set(track.rows)
-        for i, img in enumerate(drv.frames()):
-            t = i / drv.fps
-            out = proc(Frame(image=img, index=i, t_capture=t, t_media=t, new_segment=i == 0))
-            lm = detector.detect(out)
-            p = lm.points.astype(np.float64) if lm.found else np.full((68, 2), np.nan)
-            pts.append(p)
-            teeth.append(ex.teeth_area(out, p) if lm.found else np.nan)
-            if lm.found and t_desc is not None and i % IDENTITY_EVERY == 0:
-                dist.append(float(np.linalg.norm(face_descriptor(out, lm).astype(np.float64) - t_desc)))
-            if i in want:
-                cells[i] = _cut(out, box)
+        session_log.setLevel(logging.ERROR)  # the live hints ("calibrated from …") are for a person at a camera
+        try:
+            for i, img in enumerate(drv.frames()):
+                t = i / drv.fps
+                out = proc(Frame(image=img, index=i, t_capture=t, t_media=t, new_segment=i == 0))
+                if math.isnan(calibrated) and proc.running is None:
+                    calibrated = t
+                lm = detector.detect(out)
+                p = lm.points.astype(np.float64) if lm.found else np.full((68, 2), np.nan)
+                pts.append(p)
+                teeth.append(ex.teeth_area(out, p) if lm.found else np.nan)
+                if lm.found and t_desc is not None and i % IDENTITY_EVERY == 0:
+                    dist.append(float(np.linalg.norm(face_descriptor(out, lm).astype(np.float64) - t_desc)))
+                if i in want:
+                    cells[i] = _cut(out, box)
+        finally:
+            session_log.setLevel(level)
     points = np.array(pts).reshape(-1, 68, 2)
-    return score(track, points, np.asarray(teeth, np.float64), dist, drv.hold), [cells[i] for i in track.rows if i in cells]
+    row = score(track, points, np.asarray(teeth, np.float64), dist, drv.hold)
+    row["calibrated_s"] = calibrated
+    return row, [cells[i] for i in track.rows if i in cells]
 
 
 def score(track: DriverTrack, out_points: np.ndarray, out_teeth: np.ndarray, identity: list[float],

@@ -203,7 +203,8 @@ def write_pairs_csv(path: str | os.PathLike, rows: list[dict]) -> Path:
     import io
 
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+    names = list(dict.fromkeys(k for r in rows for k in r))  # photo rows add teeth columns; others leave them empty
+    writer = csv.DictWriter(buf, fieldnames=names, lineterminator="\n")
     writer.writeheader()
     for r in rows:
         writer.writerow({k: ("" if isinstance(v, float) and not math.isfinite(v) else
