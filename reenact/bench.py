@@ -3,7 +3,9 @@
 Sources: a video file (landmarks tracked with dlib, as live), ``synthetic`` (the target's
 own face, letterboxed to a 640x480 camera frame, opening and closing its mouth), or a
 ``replay.npz`` of landmarks recorded earlier (no dlib needed: a GPU machine can bench without
-the 100 MB model). The target is prepared as `reenact live` prepares it for the output size.
+the 100 MB model). `reenact bench` builds the pipeline as `reenact live` does
+(``reenact.session.open_pipeline``) and :func:`run_one` sends each frame through live's per-frame
+processor; a replay's landmarks go to the reenactor directly (no detection, no auto-calibration).
 
 Unpaced, every frame is processed back to back. Paced at F fps, frame i "arrives" at i/F;
 the newest frame that has arrived is processed (latest-frame-wins, as the live runner) and
@@ -12,9 +14,9 @@ the ones it skipped are counted as dropped. Latency is output time minus arrival
 
 from __future__ import annotations
 
-import json
 import logging
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,7 +24,7 @@ import cv2
 import numpy as np
 
 from reenact.errors import InputError
-from reenact.face.landmarks import FaceLandmarks
+from reenact.live.capture import Frame
 from reenact.live.sinks import letterbox
 
 log = logging.getLogger(__name__)
@@ -64,16 +66,51 @@ class Replay:
             raise InputError(f"{path} is not a reenact replay file: {exc}", hint="make one with `reenact bench --record replay.npz`") from exc
 
 
-@dataclass
+@dataclass(frozen=True)
+class StageStats:
+    """One stage's time per frame over a run, in ms: median, 95th percentile and worst."""
+
+    p50_ms: float
+    p95_ms: float
+    max_ms: float
+
+    @staticmethod
+    def of(values_ms: Sequence[float]) -> StageStats:
+        a = np.asarray(values_ms, np.float64)
+        return StageStats(float(np.percentile(a, 50)), float(np.percentile(a, 95)), float(a.max()))
+
+    def to_dict(self) -> dict[str, float]:
+        return {"p50_ms": self.p50_ms, "p95_ms": self.p95_ms, "max_ms": self.max_ms}
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Output time minus arrival time over a run, in ms: median and 95th percentile."""
+
+    p50: float
+    p95: float
+
+    @staticmethod
+    def of(values_ms: Sequence[float]) -> Latency:
+        a = np.asarray(list(values_ms) or [0.0])  # no frame: 0, as the JSON has always said
+        return Latency(float(np.percentile(a, 50)), float(np.percentile(a, 95)))
+
+    def to_dict(self) -> dict[str, float]:
+        return {"p50": self.p50, "p95": self.p95}
+
+
+@dataclass(frozen=True)
 class BenchRun:
-    backend: str
+    """One backend's benchmark run: what `reenact bench` prints a row of and writes into its JSON."""
+
+    backend: str  # backend registry name as asked (onnx, torch, tensorrt, auto)
     preset: str
     variant: str
-    frames: int
+    frames: int  # frames measured (paced: the ones processed)
     wall_s: float
-    latencies_ms: list[float] = field(default_factory=list)
-    stages: dict[str, list[float]] = field(default_factory=dict)
-    dropped_frames: int = 0
+    latency_ms: Latency
+    stages: Mapping[str, StageStats]  # landmarks, smooth, phi, warp, omega, paste, output, total (ms a frame)
+    dropped_frames: int = 0  # paced: frames skipped because a newer one had arrived
     face_frames: int = 0  # measured frames in which a face was found (the others time landmark detection alone)
     target_size: tuple[int, int] | None = None  # (width, height) of the target photo as loaded
     used_size: tuple[int, int] | None = None  # (width, height) it is composed at (scaled to the output once)
@@ -84,11 +121,10 @@ class BenchRun:
         return self.frames / self.wall_s if self.wall_s > 0 else 0.0
 
     def to_dict(self) -> dict:
-        def stats(v: list[float]) -> dict:
-            a = np.asarray(v, np.float64)
-            return {"p50_ms": float(np.percentile(a, 50)), "p95_ms": float(np.percentile(a, 95)), "max_ms": float(a.max())}
+        """The run as `reenact bench --json` writes it (keys documented in BENCHMARKS.md)."""
+        def size(v):
+            return list(v) if v else None
 
-        lat = np.asarray(self.latencies_ms or [0.0])
         return {
             "backend": self.backend,
             "preset": self.preset,
@@ -96,14 +132,29 @@ class BenchRun:
             "frames": self.frames,
             "wall_s": self.wall_s,
             "fps": self.fps,
-            "latency_ms": {"p50": float(np.percentile(lat, 50)), "p95": float(np.percentile(lat, 95))},
+            "latency_ms": self.latency_ms.to_dict(),
             "dropped_frames": self.dropped_frames,
             "face_frames": self.face_frames,
-            "target_size": list(self.target_size) if self.target_size else None,
-            "used_size": list(self.used_size) if self.used_size else None,
-            "output_size": list(self.output_size) if self.output_size else None,
-            "stages": {k: stats(v) for k, v in self.stages.items() if v},
+            "target_size": size(self.target_size),
+            "used_size": size(self.used_size),
+            "output_size": size(self.output_size),
+            "stages": {k: v.to_dict() for k, v in self.stages.items()},
         }
+
+
+@dataclass
+class _Samples:
+    """What a run collects frame by frame, before it is summed up into a :class:`BenchRun`."""
+
+    latencies_ms: list[float] = field(default_factory=list)
+    stages: dict[str, list[float]] = field(default_factory=dict)
+    dropped_frames: int = 0
+    face_frames: int = 0
+
+    def result(self, backend: str, cfg, frames: int, wall_s: float, sizes: tuple) -> BenchRun:
+        stages = {k: StageStats.of(v) for k, v in self.stages.items() if v}
+        return BenchRun(backend, cfg.preset, cfg.variant, frames, wall_s, Latency.of(self.latencies_ms), stages,
+                        self.dropped_frames, self.face_frames, *sizes)
 
 
 def record_replay(target: np.ndarray, frames: list[np.ndarray], detector) -> Replay:
@@ -122,20 +173,24 @@ def record_replay(target: np.ndarray, frames: list[np.ndarray], detector) -> Rep
 
 def run_one(reenactor, frames: list[np.ndarray] | None, points: np.ndarray | None, n: int, warmup: int,
             paced: float | None, backend_name: str, clock=time.perf_counter, sleep=time.sleep,
-            output_size: tuple[int, int] | None = None) -> BenchRun:
+            output_size: tuple[int, int] | None = None, process=None, fps: float = 30.0) -> BenchRun:
     """Benchmark one configured reenactor over ``n`` frames (after ``warmup``), frames or replayed points.
 
-    ``output_size`` (width, height): each result is also letterboxed to it, as the virtual camera
-    does (stage ``output``, part of ``total`` and of the latency).
+    ``process``: what each frame goes through (the live session's processor: the reenactor plus
+    calibration), default the reenactor itself; a frame comes as the live capture makes it, at
+    ``fps`` into its stream. Replayed points go to the reenactor. ``output_size`` (width, height):
+    each result is also letterboxed to it, as the virtual camera does (stage ``output``, part of
+    ``total`` and of the latency).
     """
     total = len(frames) if frames is not None else len(points)
     if total == 0:
         raise InputError("the benchmark source has no frames")
+    process = process or reenactor
 
-    def process(i: int, t_arrival: float):
+    def one(i: int, t_arrival: float):
         k = i % total
         if frames is not None:
-            return reenactor(_FrameLike(frames[k], t_arrival, new_segment=(k == 0)))
+            return process(Frame(frames[k], i, t_arrival, t_media=k / fps, new_segment=(k == 0)))
         p = points[k]
         if np.isnan(p).any():
             out = reenactor.face_lost(t_arrival)
@@ -143,35 +198,32 @@ def run_one(reenactor, frames: list[np.ndarray] | None, points: np.ndarray | Non
             return out
         return reenactor.from_landmarks(p, t_arrival)
 
+    samples = _Samples()
+
     def timed(i: int, arrival: float) -> None:
         """Process frame i and record its stage times and its latency from ``arrival``."""
         ts = clock()
-        out = process(i, arrival)
+        out = one(i, arrival)
         if output_size is not None:
             tp = clock()
             letterbox(out, output_size)
             reenactor.timings["output"] = (clock() - tp) * 1000
         te = clock()
-        run.face_frames += bool(reenactor.face_found)
-        run.latencies_ms.append((te - arrival) * 1000)
+        samples.face_frames += bool(reenactor.face_found)
+        samples.latencies_ms.append((te - arrival) * 1000)
         for k, v in reenactor.timings.items():
-            run.stages.setdefault(k, []).append(v)
-        run.stages.setdefault("total", []).append((te - ts) * 1000)
+            samples.stages.setdefault(k, []).append(v)
+        samples.stages.setdefault("total", []).append((te - ts) * 1000)
 
     for i in range(warmup):
-        process(i, clock())
-    cfg = reenactor.cfg
-    run = BenchRun(backend_name, cfg.preset, cfg.variant, 0, 0.0, output_size=output_size)
+        one(i, clock())
     tg = getattr(reenactor, "target", None)
-    if tg is not None:
-        run.target_size, run.used_size = tuple(tg.photo_size), tuple(tg.size)
+    sizes = (tuple(tg.photo_size), tuple(tg.size), output_size) if tg is not None else (None, None, output_size)
     t0 = clock()
     if not paced:
         for i in range(n):
             timed(warmup + i, clock())
-        run.frames = n
-        run.wall_s = clock() - t0
-        return run
+        return samples.result(backend_name, reenactor.cfg, n, clock() - t0, sizes)
     interval = 1.0 / paced
     last = -1
     processed = 0
@@ -183,24 +235,15 @@ def run_one(reenactor, frames: list[np.ndarray] | None, points: np.ndarray | Non
         if newest == last:
             sleep(max(0.0, t0 + (newest + 1) * interval - now))
             continue
-        run.dropped_frames += max(0, newest - last - 1)
+        samples.dropped_frames += max(0, newest - last - 1)
         timed(warmup + newest, t0 + newest * interval)
         processed += 1
         last = newest
-    run.dropped_frames += max(0, n - 1 - last)
-    run.frames = processed
-    run.wall_s = clock() - t0
-    return run
+    samples.dropped_frames += max(0, n - 1 - last)
+    return samples.result(backend_name, reenactor.cfg, processed, clock() - t0, sizes)
 
 
-@dataclass
-class _FrameLike:
-    image: np.ndarray
-    t_capture: float
-    new_segment: bool = False
-
-
-def format_table(runs: list[dict]) -> str:
+def format_table(runs: Sequence[BenchRun]) -> str:
     """A markdown table: one row per run, then per-stage p50/p95/max."""
     def size(v) -> str:
         return f"{v[0]}x{v[1]}" if v else "-"
@@ -208,24 +251,21 @@ def format_table(runs: list[dict]) -> str:
     lines = ["| backend | variant | preset | target | used at | output | frames | FPS | latency p50 ms | latency p95 ms "
              "| dropped |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in runs:
-        lines.append(f"| {r['backend']} | {r['variant']} | {r['preset']} | {size(r.get('target_size'))} | "
-                     f"{size(r.get('used_size'))} | {size(r.get('output_size'))} | {r['frames']} | {r['fps']:.1f} | "
-                     f"{r['latency_ms']['p50']:.1f} | {r['latency_ms']['p95']:.1f} | {r['dropped_frames']} |")
+        lines.append(f"| {r.backend} | {r.variant} | {r.preset} | {size(r.target_size)} | {size(r.used_size)} | "
+                     f"{size(r.output_size)} | {r.frames} | {r.fps:.1f} | {r.latency_ms.p50:.1f} | "
+                     f"{r.latency_ms.p95:.1f} | {r.dropped_frames} |")
     lines += ["", "| backend | stage | p50 ms | p95 ms | max ms |", "|---|---|---|---|---|"]
     for r in runs:
-        for k, s in r["stages"].items():
-            lines.append(f"| {r['backend']} | {k} | {s['p50_ms']:.2f} | {s['p95_ms']:.2f} | {s['max_ms']:.2f} |")
+        for k, s in r.stages.items():
+            lines.append(f"| {r.backend} | {k} | {s.p50_ms:.2f} | {s.p95_ms:.2f} | {s.max_ms:.2f} |")
     return "\n".join(lines)
 
 
-def write_json(path: str | Path, runs: list[dict]) -> None:
+def write_json(path: str | Path, runs: Sequence[BenchRun]) -> None:
+    """``{"runs": [run.to_dict(), ...]}``, written atomically."""
     from reenact.weights_io import atomic_write_json
 
-    atomic_write_json(Path(path), {"runs": runs})
+    atomic_write_json(Path(path), {"runs": [r.to_dict() for r in runs]})
 
 
-def empty_landmarks() -> FaceLandmarks:
-    return FaceLandmarks.empty()
-
-
-__all__ = ["BenchRun", "Replay", "format_table", "record_replay", "run_one", "write_json", "json"]
+__all__ = ["BenchRun", "Latency", "Replay", "StageStats", "format_table", "record_replay", "run_one", "write_json"]

@@ -7,7 +7,7 @@ Every command that writes a file a user names goes through here:
   path whose folder does not exist — before any work is done.
 - :class:`PendingFile` is written under a temporary name beside the output and moved over it
   (fsync, then one ``os.replace``) only once it is complete, so an interrupted or failed run
-  leaves the old file as it was.
+  leaves the old file as it was (``with PendingFile(path) as temp:`` does both ends).
 - :func:`write_image` encodes a picture and writes it atomically (``atomic_write_bytes``).
 """
 
@@ -77,7 +77,11 @@ class PendingFile:
     ``temp`` keeps the output's suffix (writers such as ``cv2.VideoWriter`` pick the container
     from it) and is unique (a random tag), hidden with a leading dot. ``commit()`` fsyncs it
     and replaces the output in one rename; ``discard()`` removes it. Until ``commit()``, an
-    existing file at ``path`` is untouched.
+    existing file at ``path`` is untouched. As a context manager it gives the temporary path,
+    commits when the block ends and discards when it raises (the exception goes on)::
+
+        with PendingFile(path) as temp:
+            write(temp)
     """
 
     def __init__(self, path: str | os.PathLike) -> None:
@@ -104,6 +108,15 @@ class PendingFile:
         """Forget the temporary file; the output (old or absent) stays as it was."""
         self.done = True
         self.temp.unlink(missing_ok=True)
+
+    def __enter__(self) -> Path:
+        return self.temp
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.discard()
 
 
 def write_image(path: str | os.PathLike, image: np.ndarray) -> None:

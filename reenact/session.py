@@ -3,9 +3,10 @@
 Above ``reenact.live`` (capture, sinks, runner) and ``reenact.inference`` (backends, the
 Reenactor): :class:`SessionConfig` says what to run, :func:`open_session` builds the backend,
 detectors, reenactor with its targets, the per-frame :class:`LiveProcessor`, source, sinks and
-runner from it, and :meth:`LiveSession.run` runs it. `reenact live`, `reenact bench` and
-``scripts/soak_live.py`` share it, so each measures the pipeline the others run; `reenact eval`'s
-expressive sets feed frames to :func:`open_processor`, the same per-frame processor.
+runner from it, and :meth:`LiveSession.run` runs it. :func:`open_pipeline` builds the
+per-frame part alone (backend, reenactor with its targets, processor): `reenact bench` and
+``scripts/soak_live.py`` time it and `reenact eval`'s expressive sets score it, so each measures
+the pipeline `reenact live` runs.
 """
 
 from __future__ import annotations
@@ -90,7 +91,12 @@ def load_target(path: Path, detector, reenactor) -> None:
     img = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if img is None:
         raise InputError(f"cannot read target image {path} (not an image, or corrupt)")
-    lm = detector.detect(img)
+    add_target(img, detector.detect(img), reenactor, path)
+
+
+def add_target(img, lm, reenactor, path: Path) -> None:
+    """Give ``reenactor`` the target photo ``img`` (from ``path``) with its landmarks ``lm``: no face
+    or several faces is an error; a face that is not at rest is warned about (it stays so)."""
     if not lm.found:
         raise NoFaceError(f"no face found in target {path}", hint="use a clear, frontal photo of one face; check it with `reenact landmarks`")
     if lm.n_faces > 1:
@@ -133,7 +139,7 @@ class LiveProcessor:
         out = self.reenactor(frame)
         self.frames_with_face += bool(self.reenactor.face_found)
         if self.capture is not None:
-            status = self.capture.update(self.reenactor.last_points, frame.t_media)  # stream time: a file calibrates alike at any speed
+            status = self.capture.update(self.reenactor.last_points, frame.t_stream)  # stream time: a file calibrates alike at any speed
             self.message = f"calibrating: {status.message}"
             if self.capture.done:
                 from reenact.calibration import save_profile
@@ -204,6 +210,17 @@ class SessionConfig:
     camera_size: tuple[int, int] = (640, 480)  # (width, height) asked of a webcam
     threads: int = 2  # CPU threads for inference (OpenCV gets half)
     device: str | None = None  # backend device, cpu or cuda (None: the backend's default)
+    precision: str | None = None  # backend precision, fp32 or fp16 (None: the backend's default)
+
+
+@dataclass
+class Pipeline:
+    """The per-frame part of a session, built by :func:`open_pipeline`: what `reenact live` runs on
+    each frame, and what `reenact bench` and the soak script time."""
+
+    backend: Backend  # Φ and Ω on the chosen backend
+    reenactor: Reenactor  # one frame in, one frame out; every target loaded
+    processor: LiveProcessor  # the runner's per-frame call (reenactor plus calibration)
 
 
 @dataclass
@@ -275,19 +292,23 @@ def _neutral(config: SessionConfig, say: Callable[[str], None]):
     return None
 
 
-def _build_reenactor(config: SessionConfig, backend, say: Callable[[str], None]):
-    """The Reenactor with every target loaded (a target detector that looks harder than on camera frames)."""
+def _build_reenactor(config: SessionConfig, backend, say: Callable[[str], None], target=None):
+    """The Reenactor with every target loaded (a target detector that looks harder than on camera frames);
+    ``target`` (image, landmarks, name): one target already detected instead (no detector is loaded)."""
     from reenact.face.landmarks import create_detector
     from reenact.inference.reenactor import Reenactor, ReenactorOptions
 
-    detector = create_detector(config.landmarks)
-    target_detector = create_detector("dlib", detect_width=1000) if config.landmarks == "dlib" else detector
+    detector = create_detector(config.landmarks) if target is None else None
     neutral = _neutral(config, say)
     options = ReenactorOptions(smoothing=config.smoothing, head_motion=config.head_motion,
                                color_match=config.color_match, output_size=output_box(config.outputs, config.size))
     reenactor = Reenactor(backend, detector, neutral=neutral, options=options)
-    for t in config.targets:
-        load_target(Path(t), target_detector, reenactor)
+    if target is not None:
+        add_target(target[0], target[1], reenactor, Path(target[2]))
+    else:
+        target_detector = create_detector("dlib", detect_width=1000) if config.landmarks == "dlib" else detector
+        for t in config.targets:
+            load_target(Path(t), target_detector, reenactor)
     capped = [t for t in reenactor.targets if max(t.photo_size) > FILE_LONG_SIDE]
     if config.size is None and capped and any(is_file_output(o) for o in config.outputs):
         t = capped[0]
@@ -316,32 +337,40 @@ def _open_io(config: SessionConfig):
     return src, sinks
 
 
-def open_processor(config: SessionConfig, backend: Backend, say: Callable[[str], None] = log.info) -> LiveProcessor:
-    """The per-frame processor a session runs (the reenactor with every target, the calibration
-    or the automatic one), without source, sinks or runner: `reenact eval` feeds it frames itself,
-    so it scores exactly what `reenact live` runs."""
+def open_pipeline(config: SessionConfig, say: Callable[[str], None] = log.info, target=None,
+                  backend: Backend | None = None) -> Pipeline:
+    """The per-frame part of the session ``config`` describes: backend, detectors, reenactor with its
+    targets and the processor, built as `reenact live` builds them (no source, sinks or runner).
+
+    ``target`` (image, landmarks, name) is for a bench replay recorded where dlib ran: that one
+    target, already detected, instead of ``config.targets``, and no landmark detector.
+    ``backend``: one already loaded (`reenact eval` runs each method's on many targets) instead of
+    the one ``config.backend`` and ``config.weights`` name.
+    """
     from reenact.calibration import DEFAULT_NAME
-
-    reenactor, neutral = _build_reenactor(config, backend, say)
-    return LiveProcessor(reenactor, config.calibration or DEFAULT_NAME, config.calibration_dir,
-                         auto_calibrate=config.auto_calibrate and neutral is None)
-
-
-def open_session(config: SessionConfig, say: Callable[[str], None] = log.info) -> LiveSession:
-    """Build a running session from ``config``: backend, detectors, reenactor with its targets,
-    processor, source, sinks and runner. ``say`` gets each line a user should read (the CLI prints them)."""
     from reenact.inference.backend import create_backend
-    from reenact.live.capture import VideoFileSource
-    from reenact.live.runner import LiveRunner, RunnerConfig
     from reenact.paths import WEIGHTS_DIR
 
     set_threads(config.threads)
-    _check_paths(config)
-    be = create_backend(config.backend, config.weights or WEIGHTS_DIR, device=config.device,
-                        engines_dir=config.engines_dir, **backend_options(config.backend, config.threads))
+    be = backend if backend is not None else create_backend(
+        config.backend, config.weights or WEIGHTS_DIR, device=config.device, engines_dir=config.engines_dir,
+        precision=config.precision, **backend_options(config.backend, config.threads))
     say(f"model: {be.describe()}")
-    processor = open_processor(config, be, say)
-    reenactor = processor.reenactor
+    reenactor, neutral = _build_reenactor(config, be, say, target)
+    processor = LiveProcessor(reenactor, config.calibration or DEFAULT_NAME, config.calibration_dir,
+                              auto_calibrate=config.auto_calibrate and neutral is None)
+    return Pipeline(be, reenactor, processor)
+
+
+def open_session(config: SessionConfig, say: Callable[[str], None] = log.info) -> LiveSession:
+    """Build a running session from ``config``: the pipeline (:func:`open_pipeline`), source, sinks
+    and runner. ``say`` gets each line a user should read (the CLI prints them)."""
+    from reenact.live.capture import VideoFileSource
+    from reenact.live.runner import LiveRunner, RunnerConfig
+
+    _check_paths(config)
+    pipeline = open_pipeline(config, say)
+    reenactor, processor = pipeline.reenactor, pipeline.processor
     src, sinks = _open_io(config)
     say(f"source: {getattr(src, 'name', config.source)}")
     for s in sinks:
@@ -355,4 +384,4 @@ def open_session(config: SessionConfig, say: Callable[[str], None] = log.info) -
                                  drop_frames=False if files and isinstance(src, VideoFileSource) else None)
     runner = LiveRunner(src, processor, sinks, config=runner_config, hotkeys=hotkeys,
                         keep_output=lambda: processor.frames_with_face > 0)
-    return LiveSession(config, be, reenactor, processor, src, sinks, runner)
+    return LiveSession(config, pipeline.backend, reenactor, processor, src, sinks, runner)

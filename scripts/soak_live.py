@@ -5,7 +5,9 @@ resident-memory growth over time (BENCHMARKS.md: 10 minutes, RSS growth < 50 MB)
     python scripts/soak_live.py --source driver.mp4 --target face.png --seconds 600 [--weights DIR] [--unpaced]
         [--size 1280x720] [--switch-interval MS] [--output-loop]
 
-The target is prepared as `reenact live` prepares it for an output of --size (scaled down once).
+The pipeline (backend, detectors, target, per-frame processor) is the one `reenact live --output null
+--size S` builds (reenact.session.open_pipeline); the source is paced at the file's fps unless --unpaced,
+and stale frames are dropped, as from a camera.
 """
 
 from __future__ import annotations
@@ -40,26 +42,23 @@ def main() -> None:
                     help="send from the output loop even though the null sink allows any thread (the runner before 2026-11-30)")
     args = ap.parse_args()
 
-    from reenact.face.landmarks import create_detector
-    from reenact.inference.backend import create_backend
-    from reenact.inference.reenactor import Reenactor, ReenactorOptions
     from reenact.live.capture import open_source
     from reenact.live.runner import LiveRunner, RunnerConfig
     from reenact.live.sinks import create_sink
     from reenact.live.timing import format_summary
-    from reenact.paths import WEIGHTS_DIR
-    from reenact.session import LiveProcessor, load_target, parse_size, set_threads
+    from reenact.paths import resolve_weights
+    from reenact.session import SessionConfig, open_pipeline, parse_size
 
-    set_threads(2)
-    be = create_backend(args.backend, args.weights or WEIGHTS_DIR, threads=2)
-    det = create_detector("dlib")
-    r = Reenactor(be, det, options=ReenactorOptions(output_size=parse_size(args.size)))
-    load_target(Path(args.target), create_detector("dlib", detect_width=1000), r)
+    # the pipeline `reenact live --output null --size S` builds (calibration, smoothing and threads as its defaults)
+    config = SessionConfig(targets=(Path(args.target),), source=args.source, outputs=("null",), backend=args.backend,
+                           weights=resolve_weights(args.weights), size=parse_size(args.size), loop=True)
+    pipe = open_pipeline(config, say=print)
+    r = pipe.reenactor
     src = open_source(args.source, paced=not args.unpaced, loop=True)
     cfg = RunnerConfig(drop_frames=True, direct_output=not args.output_loop)
     if args.switch_interval is not None:
         cfg = RunnerConfig(drop_frames=True, direct_output=not args.output_loop, switch_interval_s=args.switch_interval / 1000)
-    runner = LiveRunner(src, LiveProcessor(r, "soak", None), [create_sink("null")], config=cfg)
+    runner = LiveRunner(src, pipe.processor, [create_sink("null")], config=cfg)
     samples = []
 
     def watch() -> None:

@@ -3,6 +3,8 @@
 #   RUN/paper    variant `paper`, preset lite: Φ 400 epochs (4,400 steps), then Ω 120 epochs (1,320 steps)
 #   RUN/pix2pix  the paper's pix2pix baseline: the same Ω fed the source's landmark image, 120 epochs
 #   scripts/train_paper.sh [DATA] [RUN] [PHI_STEPS]
+# SIGMA (default 5): the width of each landmark dot in the key-point images, pixels at 256² (the paper
+# does not say; 1.5-px dots left Φ without a gradient toward a moved point: see the model card).
 # PHI_STEPS cuts Φ short (the shipped Φ stopped early; see the model card); without it, the paper's 400 epochs.
 # Every run resumes from its checkpoint when rerun. Φ validates every 10 epochs (it scores all 415
 # validation pairs: every epoch took as long as the steps), Ω every epoch (32 pairs): the Fig. 5-6 curves.
@@ -13,7 +15,9 @@ DATA=${1:-"$(dirname "$0")/../../shared/data"}
 RUN=${2:-runs/paper-full}
 PHI_STEPS=${3:-}
 THREADS=${THREADS:-2}
-common=(--data "$DATA" --variant paper --preset lite --split-seed 0 --threads "$THREADS" --checkpoint-every 110)
+SIGMA=${SIGMA:-5}
+common=(--data "$DATA" --variant paper --preset lite --split-seed 0 --threads "$THREADS" --checkpoint-every 110
+        --raster-sigma "$SIGMA")
 reenact train phi "${common[@]}" --out "$RUN/paper" --val-every 110 ${PHI_STEPS:+--steps "$PHI_STEPS"}
 reenact train omega "${common[@]}" --out "$RUN/paper"
 reenact train omega "${common[@]}" --out "$RUN/pix2pix" --pix2pix

@@ -153,6 +153,11 @@ BENCH_CASES = {
     # 7: a driver with no face reported 66 FPS timing the landmark stage alone
     "source_without_a_face": (["--source", "{noface_avi}", "--frames", "2", "--warmup", "0"], ("no face in any",)),
     "json_is_the_source": (["--source", "{drive_avi}", "--json", "{drive_avi}"], ("is the input",)),
+    # the target is loaded as `reenact live` loads it (session.load_target): one face, a readable photo
+    "target_with_two_faces": (["--target", "{two_png}", "--source", "{drive_avi}", "--frames", "2"], ("2 faces",)),
+    "target_without_a_face": (["--target", "{blank_png}", "--source", "{drive_avi}", "--frames", "2"], ("no face found in target",)),
+    "target_not_an_image": (["--target", "{notimage_png}", "--source", "{drive_avi}", "--frames", "2"],
+                            ("cannot read target image",)),
     "record_is_the_target": (["--target", "{face_png}", "--record", "{face_png}"], ("is the input",)),
     "source_is_a_folder": (["--source", "{folder}"], ("is a folder",)),
     "target_is_a_folder": (["--target", "{folder}"], ("is a folder",)),

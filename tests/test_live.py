@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -335,6 +336,98 @@ def test_bench_json_has_the_documented_keys_and_fps_is_frames_over_wall_time(war
     assert run["fps"] == pytest.approx(run["frames"] / run["wall_s"])
     for stage in ("landmarks", "phi", "warp", "omega", "paste", "total"):
         assert set(run["stages"][stage]) == {"p50_ms", "p95_ms", "max_ms"}
+    # every key BENCHMARKS.md documents is written, and nothing it does not document
+    import re
+
+    text = (REPO / "BENCHMARKS.md").read_text()
+    para = text[text.index("The JSON's keys are unchanged:"):]
+    documented = set(re.findall(r"`([a-z0-9_]+)`", para[: para.index("\n\n")]))
+    written = {*data, *run, *run["latency_ms"], *(k for s in run["stages"].values() for k in s)}
+    assert documented == written, (documented ^ written)
+
+
+def test_bench_times_the_pipeline_live_runs_with_the_same_options(warp_weights, driver, target, tmp_path, capsys, monkeypatch):
+    """`reenact bench` and `reenact live` with the same options build the same session config (but for
+    the outputs and the frame count), the same reenactor options and target, and their processors
+    make the same frames from the same video, bit for bit. A spy on LiveProcessor.__call__ keeps
+    each processor's outputs (it calls the real one). Smoothing is off: One Euro steps by wall-clock
+    capture time, which two runs cannot share."""
+    import dataclasses
+
+    from reenact import session
+
+    built, outputs = [], {}
+    real_open, real_call = session.open_pipeline, session.LiveProcessor.__call__
+
+    def open_pipeline(config, *args, **kwargs):
+        pipe = real_open(config, *args, **kwargs)
+        built.append((config, pipe))
+        return pipe
+
+    def call(self, frame):
+        out = real_call(self, frame)
+        outputs.setdefault(id(self), []).append(out.copy())
+        return out
+
+    monkeypatch.setattr(session, "open_pipeline", open_pipeline)
+    monkeypatch.setattr(session.LiveProcessor, "__call__", call)
+    drive, _ = driver
+    shared = ["--target", str(target), "--source", str(drive), "--weights", str(warp_weights), "--backend", "onnx",
+              "--size", "640x360", "--no-smoothing", "--calibration-dir", str(tmp_path / "profiles"), "--threads", "1"]
+    rc = main(["live", *shared, "--output", str(tmp_path / "out.avi"), "--max-frames", "6"])
+    assert rc == 0, capsys.readouterr().err
+    rc = main(["bench", *shared, "--frames", "6", "--warmup", "0", "--json", str(tmp_path / "bench.json")])
+    assert rc == 0, capsys.readouterr().err
+    (live_cfg, live), (bench_cfg, bench) = built
+    assert live_cfg.outputs == (str(tmp_path / "out.avi"),) and bench_cfg.outputs == ("null",)
+    assert dataclasses.replace(live_cfg, outputs=(), max_frames=None) == dataclasses.replace(bench_cfg, outputs=(), max_frames=None)
+    assert live.reenactor.options == bench.reenactor.options and live.reenactor.options.output_size == (640, 360)
+    assert [(t.photo_size, t.size) for t in live.reenactor.targets] == [(t.photo_size, t.size) for t in bench.reenactor.targets]
+    assert live.backend.describe() == bench.backend.describe()
+    assert type(live.reenactor.detector) is type(bench.reenactor.detector)
+    live_frames, bench_frames = outputs[id(live.processor)], outputs[id(bench.processor)]
+    assert len(live_frames) == len(bench_frames) == 6
+    assert all(np.array_equal(a, b) for a, b in zip(live_frames, bench_frames, strict=True))
+    assert not np.array_equal(bench_frames[0], bench_frames[3])  # the mouth moved: the frames are worth comparing
+    run = json.loads((tmp_path / "bench.json").read_text())["runs"][0]
+    assert run["frames"] == run["face_frames"] == 6 and run["output_size"] == [640, 360]
+
+
+def test_bench_json_is_what_the_dict_based_runs_wrote():
+    """The typed runs write the JSON the old dict-building BenchRun.to_dict wrote (copied here, before
+    issue 20), key for key, value for value, in the same order; a stage with no samples is left out."""
+    from reenact import bench as B
+
+    def old_to_dict(backend, preset, variant, frames, wall_s, latencies_ms, stages, dropped, faces, target, used, output):
+        def stats(v):
+            a = np.asarray(v, np.float64)
+            return {"p50_ms": float(np.percentile(a, 50)), "p95_ms": float(np.percentile(a, 95)), "max_ms": float(a.max())}
+
+        lat = np.asarray(latencies_ms or [0.0])
+        return {"backend": backend, "preset": preset, "variant": variant, "frames": frames, "wall_s": wall_s,
+                "fps": frames / wall_s if wall_s > 0 else 0.0,
+                "latency_ms": {"p50": float(np.percentile(lat, 50)), "p95": float(np.percentile(lat, 95))},
+                "dropped_frames": dropped, "face_frames": faces,
+                "target_size": list(target) if target else None, "used_size": list(used) if used else None,
+                "output_size": list(output) if output else None,
+                "stages": {k: stats(v) for k, v in stages.items() if v}}
+
+    rng = np.random.default_rng(3)
+    cfg = type("C", (), {"preset": "lite", "variant": "guided"})()
+    for latencies, sizes in (([float(x) for x in rng.gamma(4, 6, 37)], ((2400, 2400), (360, 360), (640, 360))),
+                             ([], (None, None, None))):
+        stages = {"landmarks": [float(x) for x in rng.gamma(2, 2, 37)], "phi": [0.25, 0.31, 0.27], "smooth": [],
+                  "total": [float(x) for x in rng.gamma(5, 5, 37)]}
+        samples = B._Samples(list(latencies), {k: list(v) for k, v in stages.items()}, dropped_frames=4, face_frames=33)
+        run = samples.result("onnx", cfg, 37, 1.2345, sizes)
+        want = old_to_dict("onnx", "lite", "guided", 37, 1.2345, latencies, stages, 4, 33, *sizes)
+        assert json.dumps(run.to_dict()) == json.dumps(want)
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            run.frames = 1  # type: ignore[misc]
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            run.stages["total"].p50_ms = 0.0  # type: ignore[misc]
+    table = B.format_table([run])
+    assert "| onnx | guided | lite | - | - | - | 37 | 30.0 | 0.0 | 0.0 | 4 |" in table
 
 
 def test_bench_paced_drops_frames_when_processing_is_slow():
@@ -498,3 +591,31 @@ def test_scale_matrix_round_trips_and_matches_cv2_resize() -> None:
     assert fit_size((3024, 4032), (1280, 720)) == (540, 720)
     assert fit_size((500, 400), (1280, 720)) == (500, 400)  # never scaled up
     assert fit_size((4000, 1000), (1920, 1920)) == (1920, 480)
+
+
+def test_smoothing_reads_the_stream_clock_so_a_file_gives_the_same_frames_at_any_speed(warp_weights, astronaut):
+    """The smoother's dt comes from the frame's stream time (a file's position), not from when the
+    frame happened to be read: the same file read fast or slow writes the same frames. Frames
+    that carry no stream time fall back to the capture clock (so the check below can fail)."""
+    from reenact.inference.backend import create_backend
+    from reenact.inference.reenactor import Reenactor
+    from reenact.live.capture import Frame
+
+    h, w = astronaut.shape[:2]
+    shifts = [0, 6, 14, 9, 2, -5, -12, -4]  # the face moves sideways: the smoother has work to do
+    images = [cv2.warpAffine(astronaut, np.float32([[1, 0, dx], [0, 1, 0]]), (w, h), borderMode=cv2.BORDER_REPLICATE)
+              for dx in shifts]
+    backend = create_backend("onnx", warp_weights)
+
+    def run(t_capture: list[float], t_media: list[float | None]) -> list[np.ndarray]:
+        r = Reenactor(backend, DlibDetector())
+        r.add_target(astronaut)
+        return [r(Frame(im, i, tc, tm, new_segment=i == 0)) for i, (im, tc, tm) in enumerate(zip(images, t_capture, t_media, strict=True))]
+
+    media = [i / 30.0 for i in range(len(images))]
+    steady = [100 + i / 30.0 for i in range(len(images))]
+    uneven = [200 + i / 30.0 + (0.09 if i % 2 else 0.0) for i in range(len(images))]  # a busy machine's reads
+    a, b = run(steady, media), run(uneven, media)
+    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+    c = run(uneven, [None] * len(images))  # no stream time: the capture clock, and the smoothing differs
+    assert any(np.abs(x.astype(int) - y.astype(int)).max() > 2 for x, y in zip(a, c, strict=True))

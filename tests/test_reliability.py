@@ -63,6 +63,37 @@ def _partials(folder: Path) -> list[Path]:
     return list(folder.glob(".*partial*"))
 
 
+def test_pending_file_in_a_with_block_replaces_the_output_by_one_rename_when_the_block_ends(tmp_path):
+    from reenact.outputs import PendingFile
+
+    out = tmp_path / "engine.pt2"
+    out.write_bytes(b"the old engine")
+    with PendingFile(out) as temp:
+        assert temp.parent == out.parent and temp.suffix == ".pt2" and temp != out
+        temp.write_bytes(b"the new engine")
+        inode = temp.stat().st_ino
+        assert out.read_bytes() == b"the old engine"  # untouched until the block ends
+    assert out.read_bytes() == b"the new engine" and not _partials(tmp_path)
+    assert out.stat().st_ino == inode  # renamed into place, not copied: no moment with half a file
+
+
+@pytest.mark.parametrize("error", [RuntimeError("the build failed"), KeyboardInterrupt()])
+@pytest.mark.parametrize("existing", [False, True])
+def test_pending_file_in_a_with_block_that_raises_leaves_no_file_and_no_temp(tmp_path, error, existing):
+    from reenact.outputs import PendingFile
+
+    out = tmp_path / "clip.avi"
+    if existing:
+        out.write_bytes(b"the user's earlier video")
+    with pytest.raises(type(error)):
+        with PendingFile(out) as temp:
+            temp.write_bytes(b"half a vid")
+            raise error
+    assert not _partials(tmp_path) and list(tmp_path.iterdir()) == ([out] if existing else [])
+    if existing:
+        assert out.read_bytes() == b"the user's earlier video"
+
+
 def test_a_video_file_is_replaced_only_when_the_new_one_is_complete(tmp_path):
     out = tmp_path / "out.avi"
     out.write_bytes(b"the user's earlier video")

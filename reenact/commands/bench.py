@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 import cv2
 
-from reenact.commands.weights_option import WEIGHTS, WEIGHTS_HELP
+from reenact.commands.session_options import pipeline_fields, pipeline_options
 from reenact.errors import InputError, ReenactError
 from reenact.outputs import check_input_file, check_outputs
 
@@ -43,45 +43,77 @@ def untrained_weights(variant: str, preset: str, folder: Path, onnx: bool) -> Pa
     return folder
 
 
-def _load_source(source: str, target: Path | None, n_frames: int):
-    """(replay, target image, driving frames, detector) for a bench source: a replay.npz (no detector),
-    'synthetic' (the target letterboxed to a camera frame, talking) or a video file (its first frames)."""
-    from reenact import bench as B
+def _target_image(target: Path | None):
+    """The target photo as pixels: ``target``, or the astronaut when none is given."""
+    if target is None:
+        return default_target()
+    img = cv2.imread(str(target), cv2.IMREAD_COLOR)
+    if img is None:
+        raise InputError(f"cannot read target image {target} (not an image, or corrupt)")
+    return img
 
-    replay = None
-    video_frames = None
-    detector = None
-    if source.endswith(".npz"):
-        replay = B.Replay.load(source)
-        target_img = replay.target
-    else:
+
+def _driving_frames(source: str, target: Path | None, n_frames: int) -> tuple[list, float]:
+    """The frames that drive the bench and their rate: 'synthetic' (the target letterboxed to a 640x480
+    camera frame, talking) or a video file's first ``n_frames``, read as `reenact live` reads it."""
+    if source == "synthetic":
         from reenact.face.landmarks import create_detector
+        from reenact.live.sinks import letterbox
+        from reenact.synthetic import talking_frames
 
-        detector = create_detector("dlib")
-        target_img = cv2.imread(str(target)) if target else default_target()
-        if target_img is None:
-            raise InputError(f"cannot read target image {target}")
-        if source == "synthetic":
-            from reenact.live.sinks import letterbox
-            from reenact.synthetic import talking_frames
+        face = letterbox(_target_image(target), (640, 480))  # a camera-sized driver, whatever the target's size
+        lm = create_detector("dlib").detect(face)
+        if not lm.found:
+            raise InputError("no face in the target image", hint="check it with `reenact landmarks`")
+        return talking_frames(face, lm.points, min(n_frames, 120))[0], 30.0
+    from reenact.live.capture import open_source
 
-            face = letterbox(target_img, (640, 480))  # a camera-sized driver, whatever the target's size
-            lm = detector.detect(face)
-            if not lm.found:
-                raise InputError("no face in the target image", hint="check it with `reenact landmarks`")
-            video_frames, _ = talking_frames(face, lm.points, min(n_frames, 120))
-        else:
-            cap = cv2.VideoCapture(source)
-            video_frames = []
-            while len(video_frames) < n_frames:
-                ok, img = cap.read()
-                if not ok:
-                    break
-                video_frames.append(img)
-            cap.release()
-            if not video_frames:
-                raise InputError(f"cannot read any frame from {source}")
-    return replay, target_img, video_frames, detector
+    src = open_source(source, paced=False)
+    frames = []
+    try:
+        while len(frames) < n_frames and (frame := src.read()) is not None:
+            frames.append(frame.image)
+        return frames, src.fps
+    finally:
+        src.close()
+
+
+def _record(source: str, target: Path | None, n_frames: int, record: Path) -> None:
+    """Track the target and the source's frames with dlib once and save them as a replay.npz."""
+    from reenact import bench as B
+    from reenact.face.landmarks import create_detector
+
+    frames, _ = _driving_frames(source, target, n_frames)
+    rep = B.record_replay(_target_image(target), frames, create_detector("dlib"))
+    rep.save(record)
+    click.echo(f"recorded {len(rep.source_points)} frames of landmarks to {record}")
+
+
+def _bench_one(config, replay, frames: list | None, fps: float, n: int, warmup: int, paced: float | None,
+               preset: str | None, source: str):
+    """One backend's run over the pipeline `reenact live` builds from ``config`` (session.open_pipeline)."""
+    from reenact import bench as B
+    from reenact.paths import WEIGHTS_DIR
+    from reenact.session import open_pipeline
+
+    target = None
+    if replay is not None:  # the target as recorded: no detector (a GPU machine without the dlib model)
+        from reenact.face.landmarks import FaceLandmarks
+
+        target = (replay.target, FaceLandmarks(points=replay.target_points, found=True, n_faces=1), source)
+    pipe = open_pipeline(config, say=lambda line: click.echo(line, err=True), target=target)
+    if preset and pipe.backend.cfg.preset != preset:
+        raise ReenactError(f"the weights in {config.weights or WEIGHTS_DIR} are preset {pipe.backend.cfg.preset!r}, "
+                           f"not {preset!r}", hint="pass --weights for that preset, or --untrained to time random weights")
+    run = B.run_one(pipe.reenactor, frames, replay.source_points if replay else None, n, warmup, paced, config.backend,
+                    output_size=config.size, process=pipe.processor, fps=fps)
+    if run.face_frames == 0:
+        raise InputError(f"no face in any of the {run.frames} measured frames of {source}: the figures would "
+                         "time landmark detection alone", hint="bench on a video with a face in view, or on 'synthetic'")
+    if run.face_frames < run.frames:
+        click.echo(f"warning: a face in only {run.face_frames} of {run.frames} frames; the others time "
+                   "landmark detection alone", err=True)
+    return run
 
 
 @click.command("bench")
@@ -89,7 +121,7 @@ def _load_source(source: str, target: Path | None, n_frames: int):
               help="video.mp4 (landmarks tracked live), 'synthetic' (the target, letterboxed to 640x480, opening its mouth) or replay.npz.")
 @click.option("--target", type=click.Path(path_type=Path), default=None,
               help="Target face photo (default: the astronaut, 512x512). Bench with the photo you go live with: "
-                   "a large photo is scaled to --size once, at load, as in `reenact live`.")
+                   "it is loaded and checked as `reenact live` loads it (a large photo is scaled to --size once).")
 @click.option("--size", default="1280x720", show_default=True,
               help="Output size WIDTHxHEIGHT (as `reenact live --size`): the target is prepared for it and each "
                    "result letterboxed to it (stage 'output'), as the virtual camera does.")
@@ -97,22 +129,24 @@ def _load_source(source: str, target: Path | None, n_frames: int):
 @click.option("--warmup", type=click.IntRange(min=0), default=10, show_default=True)
 @click.option("--backend", "backends", default="onnx", show_default=True,
               help="Comma-separated backends, benched side by side: onnx, torch, tensorrt, auto.")
-@click.option("--weights", type=WEIGHTS, default=None, help=WEIGHTS_HELP + " (default: default).")
+@pipeline_options
 @click.option("--preset", type=click.Choice(["lite", "paper"]), default=None,
               help="With --untrained: the preset to build. Otherwise it must match the weights.")
 @click.option("--variant", type=click.Choice(["guided", "paper"]), default="guided", show_default=True,
               help="With --untrained: the variant to build.")
 @click.option("--untrained", is_flag=True, help="Random-initialised networks of --variant/--preset (speed only; needs torch).")
 @click.option("--paced", type=click.FloatRange(min=0, min_open=True), default=None, help="Simulate a camera at this fps (latest frame wins, drops counted).")
-@click.option("--device", default=None, help="cpu | cuda (backend default when omitted).")
 @click.option("--precision", type=click.Choice(["fp32", "fp16"]), default=None)
-@click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True, help="CPU threads for ONNX Runtime / torch / OpenCV.")
 @click.option("--json", "json_out", type=click.Path(path_type=Path), default=None, help="Write the results as JSON.")
 @click.option("--record", type=click.Path(path_type=Path), default=None,
               help="Save the source's landmarks as a replay.npz (for benching on a machine without dlib) and exit.")
-def bench(source, target, size, frames, warmup, backends, weights, preset, variant, untrained, paced, device, precision, threads,
-          json_out, record):
+def bench(source, target, size, frames, warmup, backends, preset, variant, untrained, paced, precision, json_out, record,
+          **pipeline):
     """Measure frames per second and per-stage latency of the full pipeline.
+
+    The pipeline is the one `reenact live` builds with the same options (weights, backend,
+    landmarks, calibration, smoothing, head motion, threads, --size, the target): each frame
+    goes through live's per-frame processor, with no camera and no window.
 
     \b
     Examples:
@@ -124,63 +158,30 @@ def bench(source, target, size, frames, warmup, backends, weights, preset, varia
       reenact bench --source replay.npz --backend torch --device cuda --precision fp16
     """
     from reenact import bench as B
-    from reenact.inference.backend import create_backend
-    from reenact.inference.reenactor import Reenactor, ReenactorOptions
-    from reenact.paths import WEIGHTS_DIR
-    from reenact.session import backend_options, parse_size
+    from reenact.session import SessionConfig, parse_size
 
     out_size = parse_size(size)
-    cv2.setNumThreads(threads)
     names = [b.strip() for b in backends.split(",") if b.strip()]
     inputs = [p for p in (target, None if source == "synthetic" else Path(source)) if p is not None]
     for p in inputs:
         check_input_file(p, "target image" if p is target else "benchmark source",
                          hint=None if p is target else "pass a video file, 'synthetic' or a replay.npz")
     check_outputs([p for p in (json_out, record) if p is not None], inputs)
-    replay, target_img, video_frames, detector = _load_source(source, target, frames + warmup)
     if record:
-        rep = B.record_replay(target_img, video_frames, detector)
-        rep.save(record)
-        click.echo(f"recorded {len(rep.source_points)} frames of landmarks to {record}")
+        _record(source, target, frames + warmup, record)
         return 0
-
-    tmp = None
-    if untrained:
-        tmp = tempfile.TemporaryDirectory(prefix="reenact-bench-")
-        weights = untrained_weights(variant, preset or "lite", Path(tmp.name), onnx="onnx" in names or "auto" in names)
-    weights = weights or WEIGHTS_DIR
-    runs = []
-    target_lm = None
-    try:
-        for name in names:
-            be = create_backend(name, weights, device=device, precision=precision, **backend_options(name, threads))
-            if preset and be.cfg.preset != preset:
-                raise ReenactError(f"the weights in {weights} are preset {be.cfg.preset!r}, not {preset!r}",
-                                   hint="pass --weights for that preset, or --untrained to time random weights")
-            r = Reenactor(be, detector, options=ReenactorOptions(output_size=out_size))
-            if replay is not None:
-                from reenact.face.landmarks import FaceLandmarks
-
-                r.add_target(target_img, FaceLandmarks(points=replay.target_points, found=True, n_faces=1))
-            else:
-                from reenact.face.landmarks import create_detector
-
-                if target_lm is None:  # as `reenact live` loads a target: look harder than on camera frames
-                    target_lm = create_detector("dlib", detect_width=1000).detect(target_img)
-                r.add_target(target_img, target_lm)
-            click.echo(f"benching {be.describe()} …", err=True)
-            run = B.run_one(r, video_frames, replay.source_points if replay else None, frames, warmup, paced, name,
-                            output_size=out_size)
-            if run.face_frames == 0:
-                raise InputError(f"no face in any of the {run.frames} measured frames of {source}: the figures would "
-                                 "time landmark detection alone", hint="bench on a video with a face in view, or on 'synthetic'")
-            if run.face_frames < run.frames:
-                click.echo(f"warning: a face in only {run.face_frames} of {run.frames} frames; the others time "
-                           "landmark detection alone", err=True)
-            runs.append(run.to_dict())
-    finally:
-        if tmp is not None:
-            tmp.cleanup()
+    fields = pipeline_fields(**pipeline)
+    replay = B.Replay.load(source) if source.endswith(".npz") else None
+    with tempfile.TemporaryDirectory(prefix="reenact-bench-") as tmp:
+        if untrained:
+            fields["weights"] = untrained_weights(variant, preset or "lite", Path(tmp), onnx="onnx" in names or "auto" in names)
+        if replay is None and target is None:  # the astronaut, as a photo file live could be given
+            target = Path(tmp) / "astronaut.png"
+            cv2.imwrite(str(target), default_target())
+        driving, fps = (None, 30.0) if replay is not None else _driving_frames(source, target, frames + warmup)
+        runs = [_bench_one(SessionConfig(targets=(target,) if replay is None else (), source=source, outputs=("null",), backend=name,
+                                         size=out_size, precision=precision, **fields),
+                           replay, driving, fps, frames, warmup, paced, preset, source) for name in names]
     click.echo(B.format_table(runs))
     if json_out:
         B.write_json(json_out, runs)

@@ -50,13 +50,13 @@ def calibrate(source: str, name: str, calibration_dir: str | None, detector: str
                     )
                 continue
             frames += 1
-            if frame.t_media > timeout:
+            if frame.t_stream > timeout:
                 raise ReenactError(
                     f"no still face within {timeout:.0f} s",
                     hint="face the camera in good light, relax your face and keep still; check `reenact doctor`",
                 )
             lm = det.track(frame.image)
-            status = capture.update(lm.points if lm.found else None, frame.t_media)
+            status = capture.update(lm.points if lm.found else None, frame.t_stream)
             if live_bar:
                 bar = "#" * int(status.progress * 20)
                 click.echo(f"\r[{bar:<20}] {status.message:<45}", nl=False, err=True)

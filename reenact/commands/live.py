@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from reenact.commands.weights_option import WEIGHTS, WEIGHTS_HELP
+from reenact.commands.session_options import pipeline_fields, pipeline_options
 from reenact.session import FILE_LONG_SIDE, parse_size
 
 
@@ -18,22 +18,7 @@ from reenact.session import FILE_LONG_SIDE, parse_size
               help="vcam (virtual camera), window (preview), a file (.mp4/.avi/.mkv) or null; repeat for several.")
 @click.option("--backend", default="auto", show_default=True,
               help="auto (TensorRT engines if built, else ONNX Runtime, else PyTorch), onnx, torch or tensorrt.")
-@click.option("--weights", type=WEIGHTS, default=None, help=WEIGHTS_HELP + " (default: default).")
-@click.option("--landmarks", "landmarks", type=click.Choice(["dlib", "mediapipe"]), default="dlib", show_default=True)
-@click.option("--calibration", default=None,
-              help="Calibration profile name or path (default: the 'default' profile when it exists).")
-@click.option("--calibration-dir", default=None, help="Folder of calibration profiles.")
-@click.option("--auto-calibrate/--no-auto-calibrate", default=True, show_default=True,
-              help="Without a saved profile: take the first second you hold still with a relaxed face "
-                   "(lips closed, no smile, brows and eyes as they usually are) as your neutral face "
-                   "(this session only; until then your own recent frames stand in, the lips from those with "
-                   "your mouth closed, following a held expression only slowly). "
-                   "--no-auto-calibrate: the mean neutral face.")
-@click.option("--engines-dir", default=None, help="Folder of built TensorRT engines.")
-@click.option("--head-motion", is_flag=True,
-              help="Also apply your in-plane head rotation, scale and shift (not turning: yaw/pitch are not transferred).")
-@click.option("--no-smoothing", is_flag=True, help="Turn off One Euro smoothing of your landmarks.")
-@click.option("--color-match", is_flag=True, help="Paper variant: match the generated face's colour to the target's.")
+@pipeline_options
 @click.option("--loop", is_flag=True, help="Loop a video-file source (demos, soak tests).")
 @click.option("--max-frames", type=click.IntRange(min=1), default=None, help="Stop after N frames.")
 @click.option("--size", default=None,
@@ -44,10 +29,7 @@ from reenact.session import FILE_LONG_SIDE, parse_size
 @click.option("--fps", type=click.FloatRange(min=0, min_open=True), default=30.0, show_default=True,
               help="Camera and virtual-camera frame rate.")
 @click.option("--camera-size", default="640x480", show_default=True, help="Webcam capture size.")
-@click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True, help="CPU threads for inference.")
-@click.option("--device", default=None, help="Backend device: cpu | cuda (backend default when omitted).")
-def live(targets, source, outputs, backend, weights, landmarks, calibration, calibration_dir, auto_calibrate, engines_dir, head_motion,
-         no_smoothing, color_match, loop, max_frames, size, fps, camera_size, threads, device):
+def live(targets, source, outputs, backend, loop, max_frames, size, fps, camera_size, **pipeline):
     """Make the face in a photo copy your expression, live.
 
     \b
@@ -75,11 +57,9 @@ def live(targets, source, outputs, backend, weights, landmarks, calibration, cal
 
     file_size = parse_size(size) if size else None  # a file keeps the target's size unless asked
     cam_size = parse_size(camera_size, "--camera-size")
-    config = SessionConfig(targets=tuple(targets), source=source, outputs=tuple(outputs), backend=backend, weights=weights,
-                           landmarks=landmarks, calibration=calibration, calibration_dir=calibration_dir,
-                           auto_calibrate=auto_calibrate, engines_dir=engines_dir, head_motion=head_motion,
-                           smoothing=not no_smoothing, color_match=color_match, loop=loop, max_frames=max_frames,
-                           size=file_size, fps=fps, camera_size=cam_size, threads=threads, device=device)
+    config = SessionConfig(targets=tuple(targets), source=source, outputs=tuple(outputs), backend=backend, loop=loop,
+                           max_frames=max_frames, size=file_size, fps=fps, camera_size=cam_size,
+                           **pipeline_fields(**pipeline))
     session = open_session(config, say=click.echo)
     stats = session.run()
     for line in session.summary_lines(stats):

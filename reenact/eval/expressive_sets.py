@@ -11,7 +11,7 @@ Two sets, each a list of cases (one driver driving one target photo):
 
 Targets are neutral London photos of the split's people (seeded choice, ``n`` of them; the
 scripted drivers are other people of the same split). Each case runs through
-:func:`reenact.session.open_processor`, the very per-frame processor `reenact live` runs
+:func:`reenact.session.open_pipeline`, the very per-frame processor `reenact live` runs
 (smoothing, automatic calibration, Φ, Ω, paste-back), fed the driver's frames at the driver's
 frame rate as a video file would be. Driver and output frames are re-detected (dlib) and scored
 with :mod:`reenact.eval.expressive`; no ground truth is needed.
@@ -284,7 +284,7 @@ def run_case(case: Case, backend, track: DriverTrack, detector, threads: int) ->
     """One case through the live per-frame processor; its figures (``KEYS``) and the grid's output cells."""
     from reenact.face.dlib_detector import face_descriptor
     from reenact.live.capture import Frame
-    from reenact.session import SessionConfig, open_processor
+    from reenact.session import SessionConfig, open_pipeline
 
     drv = case.driver
     target = cv2.imread(str(case.target), cv2.IMREAD_COLOR)
@@ -295,7 +295,7 @@ def run_case(case: Case, backend, track: DriverTrack, detector, threads: int) ->
     with tempfile.TemporaryDirectory() as cal:  # an empty profile folder: automatic calibration, as a first run
         config = SessionConfig(targets=(case.target,), source=drv.name, outputs=("null",), calibration_dir=cal,
                                auto_calibrate=True, threads=threads)
-        proc = open_processor(config, backend, say=log.debug)
+        proc = open_pipeline(config, say=log.debug, backend=backend).processor
         box = _face_box(proc.reenactor.target.points, proc.reenactor.target.image.shape)
         pts, teeth, dist, cells = [], [], [], {}
         calibrated = math.nan  # when the automatic calibration took the neutral face (s); nan: never

@@ -142,13 +142,8 @@ def _build_one(name: str, net: Any, inputs: list[tuple[np.ndarray, ...]], folder
             f"the FP16 engine for {name} ({'Φ' if name == 'phi' else 'Ω'}) does not match FP32 PyTorch: "
             f"PSNR {stats['psnr_db']:.1f} dB (need ≥ {min_psnr:g}), NaN: {stats['nan']}; not saved",
             hint="this GPU may mishandle FP16 for this model; use --backend torch (fp32) or onnx")
-    pending = PendingFile(engine_path(folder, name))  # unique temporary name (suffix kept: .pt2), fsync, one rename
-    try:
-        trt.save_engine(compiled, pending.temp, example)
-        pending.commit()
-    except BaseException:
-        pending.discard()
-        raise
+    with PendingFile(engine_path(folder, name)) as temp:  # unique temporary name (suffix kept: .pt2), fsync, one rename
+        trt.save_engine(compiled, temp, example)
     return stats, seconds
 
 

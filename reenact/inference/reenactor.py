@@ -225,7 +225,8 @@ class Reenactor:
     def __call__(self, frame) -> np.ndarray:
         """Process a live Frame (or a bare BGR image); always returns an output image."""
         image = getattr(frame, "image", frame)
-        t = float(getattr(frame, "t_capture", time.monotonic()))
+        t = float(getattr(frame, "t_capture", time.monotonic()))  # wall clock: hold and ease when lost
+        t_smooth = float(getattr(frame, "t_stream", t))  # stream clock: a file smooths alike at any speed
         if getattr(frame, "new_segment", False):
             self.reset()
         t0 = time.perf_counter()
@@ -234,7 +235,7 @@ class Reenactor:
         self.last_points = lm.points if lm.found else None
         if not lm.found:
             return self.face_lost(t)
-        return self.from_landmarks(lm.points, t, _timed=True)
+        return self.from_landmarks(lm.points, t_smooth, _timed=True)
 
     def face_lost(self, t: float) -> np.ndarray:
         """No face: hold the last output briefly, then ease back to the target's own face.
@@ -259,7 +260,10 @@ class Reenactor:
         return out
 
     def from_landmarks(self, points: np.ndarray, t: float, _timed: bool = False) -> np.ndarray:
-        """The output for source landmarks in source-image pixels (replay and benchmarks use this)."""
+        """The output for source landmarks in source-image pixels (replay and benchmarks use this).
+
+        ``t``: the landmarks' time in seconds on the stream's clock (the smoother's ``dt``).
+        """
         if not _timed:
             self.timings = {"landmarks": 0.0}
         self.face_found = True

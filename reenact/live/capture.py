@@ -35,9 +35,18 @@ class Frame:
     image: np.ndarray  # [H,W,3] BGR uint8
     index: int  # 0, 1, 2, ... in capture order (counts every frame read, dropped or not)
     t_capture: float  # seconds, monotonic clock, when the frame was read (latency origin)
-    t_media: float = 0.0  # seconds into the stream: file position, or time since the camera opened
+    t_media: float | None = None  # seconds into the stream: file position, or time since the camera opened
     new_segment: bool = False  # first frame after opening, a reconnect or a loop: reset trackers
     t_due: float | None = None  # paced file: when the frame was due (t_capture - t_due = the capture thread's delay)
+
+    @property
+    def t_stream(self) -> float:
+        """The stream's own clock: ``t_media`` where the source knows it, else ``t_capture``.
+
+        Time-based filtering (smoothing, calibration) reads this, so a file gives the same output
+        however fast it is read; hold and ease after a lost face read the wall clock, ``t_capture``.
+        """
+        return self.t_capture if self.t_media is None else self.t_media
 
     def __post_init__(self) -> None:
         if not isinstance(self.image, np.ndarray):
