@@ -5,7 +5,8 @@ Reenactor): :class:`SessionConfig` says what to run, :func:`open_session` builds
 detectors, reenactor with its targets, the per-frame :class:`LiveProcessor`, source, sinks and
 runner from it, and :meth:`LiveSession.run` runs it. :func:`open_pipeline` builds the
 per-frame part alone (backend, reenactor with its targets, processor): `reenact bench` and
-``scripts/soak_live.py`` time it, so each measures the pipeline `reenact live` runs.
+``scripts/soak_live.py`` time it and `reenact eval`'s expressive sets score it, so each measures
+the pipeline `reenact live` runs.
 """
 
 from __future__ import annotations
@@ -349,20 +350,24 @@ def _open_io(config: SessionConfig):
     return src, sinks
 
 
-def open_pipeline(config: SessionConfig, say: Callable[[str], None] = log.info, target=None) -> Pipeline:
+def open_pipeline(config: SessionConfig, say: Callable[[str], None] = log.info, target=None,
+                  backend: Backend | None = None) -> Pipeline:
     """The per-frame part of the session ``config`` describes: backend, detectors, reenactor with its
     targets and the processor, built as `reenact live` builds them (no source, sinks or runner).
 
     ``target`` (image, landmarks, name) is for a bench replay recorded where dlib ran: that one
     target, already detected, instead of ``config.targets``, and no landmark detector.
+    ``backend``: one already loaded (`reenact eval` runs each method's on many targets) instead of
+    the one ``config.backend`` and ``config.weights`` name.
     """
     from reenact.calibration import DEFAULT_NAME
     from reenact.inference.backend import create_backend
     from reenact.paths import WEIGHTS_DIR
 
     set_threads(config.threads)
-    be = create_backend(config.backend, config.weights or WEIGHTS_DIR, device=config.device, engines_dir=config.engines_dir,
-                        precision=config.precision, **backend_options(config.backend, config.threads))
+    be = backend if backend is not None else create_backend(
+        config.backend, config.weights or WEIGHTS_DIR, device=config.device, engines_dir=config.engines_dir,
+        precision=config.precision, **backend_options(config.backend, config.threads))
     say(f"model: {be.describe()}")
     say(mouth_interior_line(be.cfg, config.mouth_interior))
     reenactor, neutral = _build_reenactor(config, be, say, target)

@@ -40,7 +40,7 @@ from reenact.calibration import CaptureConfig, NeutralCapture, RunningNeutral
 from reenact.eval import expressive as ex
 from reenact.face.align import align_points
 from reenact.face.landmarks import create_detector
-from reenact.face.smoothing import LandmarkSmoother, OneEuroConfig, normalise
+from reenact.face.smoothing import LandmarkSmoother, OneEuroConfig
 from reenact.face.warp import image_mesh, warp_image
 from reenact.inference.backend import create_backend
 from reenact.inference.reenactor import Reenactor, ReenactorOptions
@@ -103,14 +103,6 @@ def run(frames: list[np.ndarray], backend, target: Path, before: bool,
     return outs, np.array(drv, np.float64)
 
 
-def jitter(points: np.ndarray) -> float:
-    """RMS second difference of face-normalised landmarks (x1000), over frames with a face."""
-    ok = np.all(np.isfinite(points), axis=(1, 2))
-    n = np.array([normalise(p)[0] if k else np.full((68, 2), np.nan) for p, k in zip(points, ok, strict=True)])
-    d2 = n[2:] - 2 * n[1:-1] + n[:-2]
-    return 1000 * float(np.sqrt(np.nanmean((d2 ** 2).sum(-1))))
-
-
 def measures(frames, outs, drv_pts, det, t: np.ndarray | None, save: Path | None = None) -> dict[str, float]:
     out_pts = ex.redetect(outs, det)
     d, o = ex.face_features(drv_pts), ex.face_features(out_pts)
@@ -122,7 +114,7 @@ def measures(frames, outs, drv_pts, det, t: np.ndarray | None, save: Path | None
     dt = np.array([ex.teeth_area(f, p) if np.all(np.isfinite(p)) else np.nan for f, p in zip(frames, drv_pts, strict=True)])
     ot = np.array([ex.teeth_area(f, p) if np.all(np.isfinite(p)) else np.nan for f, p in zip(outs, out_pts, strict=True)])
     res["teeth over driver"] = ex.teeth_ratio(dt, ot)
-    res["jitter over driver"] = jitter(out_pts) / jitter(drv_pts)
+    res["jitter over driver"] = ex.landmark_jitter(out_pts) / ex.landmark_jitter(drv_pts)
     res["output face found"] = float(np.mean(np.all(np.isfinite(out_pts), axis=(1, 2))))
     if t is not None:
         sl = {k: slice(int(a * FPS), int(b * FPS)) for k, (a, b) in HOLD.items()}

@@ -73,14 +73,14 @@ def main() -> None:
         print(f"{set_name} (n={len(pairs)})  identity  Δ vs copy  expr.err  lower SSIM")
         for name, gen in gens.items():
             r = score_pairs(bank, pairs, gen, scorer, set_name == "video")
-            out[f"{set_name}/{name}"] = r
-            d = r["identity_distance"] - out[f"{set_name}/copy"]["identity_distance"]
-            print(f"  {name:12s} {r['identity_distance']:.3f}    {d:+.3f}    {r['expression_error']:.2f}     {r['lower_ssim']:.3f}")
+            out[f"{set_name}/{name}"] = r.to_dict()
+            d = r.identity_distance - out[f"{set_name}/copy"]["identity_distance"]
+            print(f"  {name:12s} {r.identity_distance:.3f}    {d:+.3f}    {r.expression_error:.2f}     {r.lower_ssim:.3f}")
         opening = np.array([mouth_opening(bank.points[p.truth]) for p in pairs])
         median = float(np.median(opening))
         for half, keep in (("closed half", opening <= median), ("open half", opening > median)):
             sub = [p for p, k in zip(pairs, keep, strict=True) if k]
-            rs = {n: score_pairs(bank, sub, gens[n], scorer, False)["identity_distance"]
+            rs = {n: score_pairs(bank, sub, gens[n], scorer, False).identity_distance
                   for n in ("copy", "oracle_warp", model.cfg.variant)}
             out[f"{set_name}/{half}"] = rs
             print(f"  {half} (n={len(sub)}): " + ", ".join(f"{n} {v:.3f} ({v - rs['copy']:+.3f})" for n, v in rs.items()))

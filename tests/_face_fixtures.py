@@ -94,3 +94,24 @@ def tiny_bank(astronaut, astronaut_points):
             points.append(al.to_crop(p))
     split = {"video:a": "train", "video:b": "train", "video:c": "val"}
     return FaceBank(records, np.stack(crops), np.stack(points).astype(np.float32), np.ones(len(records), np.float32), split)
+
+
+@pytest.fixture(scope="session")
+def video_set(tmp_path_factory, astronaut, astronaut_points):
+    """Three 'people' (the astronaut, mirrored, darker), one talking clip each, as real video files."""
+    from reenact.face.flip import flip_image, flip_points
+    from reenact.synthetic import talking_frames
+
+    root = tmp_path_factory.mktemp("videos")
+    people = {
+        "a": (astronaut, astronaut_points),
+        "b": (flip_image(astronaut), flip_points(astronaut_points, astronaut.shape[1])),
+        "c": (cv2.convertScaleAbs(astronaut, alpha=0.8, beta=10), astronaut_points),
+    }
+    for name, (img, pts) in people.items():
+        frames, _ = talking_frames(img, pts, 16, period=16)
+        w = cv2.VideoWriter(str(root / f"{name}.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 25, (img.shape[1], img.shape[0]))
+        for f in frames:
+            w.write(f)
+        w.release()
+    return root

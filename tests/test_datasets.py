@@ -107,6 +107,23 @@ def test_unknown_layout_lists_the_known_ones(tmp_path):
         assert name in text
 
 
+def test_eval_only_folders_are_never_read_as_training_data(tmp_path, astronaut):
+    """A cremad/ folder holds evaluation clips (reenact eval's expressive set): even as a playable
+    .mp4 beside a London set, and even when it is the folder given, no loader reads it."""
+    for sub, expr in (("neutral", "001.jpg"), ("smiling", "001.jpg")):
+        (tmp_path / sub).mkdir()
+        cv2.imwrite(str(tmp_path / sub / expr), astronaut)
+    (tmp_path / "cremad").mkdir()
+    w = cv2.VideoWriter(str(tmp_path / "cremad" / "clip.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 25, (64, 64))
+    for _ in range(3):
+        w.write(np.zeros((64, 64, 3), np.uint8))
+    w.release()
+    assert D.detect_layouts(tmp_path) == {"london": tmp_path}
+    assert not [r for r in D.load_records(tmp_path) if "cremad" in r.path]
+    with pytest.raises(InputError, match="no known dataset layout"):
+        D.detect_layouts(tmp_path / "cremad")
+
+
 def test_split_never_puts_one_person_in_two_parts():
     people = [f"london:{i:03d}" for i in range(102)] + [f"video:grid_s{i}" for i in range(1, 6)]
     split = D.split_identities(people, seed=3)
@@ -122,6 +139,7 @@ def test_shared_data_london_and_grid(shared_data, tmp_path):
     layouts = D.detect_layouts(shared_data)
     assert set(layouts) == {"london", "video"}
     recs = D.load_records(shared_data)
+    assert not [r for r in recs if Path(r.path).parent.name in D.EVAL_ONLY_FOLDERS]  # CREMA-D: evaluation only
     london = [r for r in recs if r.dataset == "london"]
     grid = [r for r in recs if r.dataset == "video"]
     assert len(london) == 204 and len({r.identity for r in london}) == 102

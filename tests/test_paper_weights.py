@@ -120,3 +120,35 @@ def test_the_paper_weights_run_one_frame_through_the_onnx_backend(astronaut, ast
     assert changed > 1.0, changed  # Ω's face replaced the photo's there
     diff = np.abs(out.astype(np.int16) - frames["torch"])
     assert diff.max() <= 8 and diff.mean() < 0.2, (diff.max(), diff.mean())
+
+
+def test_the_shipped_paper_phi_carries_the_sources_expression():
+    """Φ must move the target's key points toward the source's expression, not copy the target (the
+    first full-schedule Φ, on 1.5-px dots, did: its J_gen did not change with the source at all)."""
+    import onnxruntime as ort
+
+    from reenact.eval.expressive import move
+    from reenact.face.topology import TEMPLATE_256
+    from reenact.inputs import raster
+    from reenact.weights_io import read_config
+
+    cfg = read_config(PAPER_DIR)
+    assert cfg.preprocess.raster_sigma == 5.0  # what the model card and README describe
+    phi = ort.InferenceSession(str(PAPER_DIR / "phi.onnx"), providers=["CPUExecutionProvider"])
+    names = [i.name for i in phi.get_inputs()]
+    neutral = np.asarray(TEMPLATE_256, np.float64)
+    L_t = raster(cfg, neutral)[None]
+
+    def jgen(source: np.ndarray) -> np.ndarray:
+        return phi.run(None, dict(zip(names, (raster(cfg, source)[None], L_t), strict=True)))[0][0, 0]
+
+    smile = move(neutral, "smile", 1.0)  # the expression the London pairs teach
+    still, smiling = jgen(neutral), jgen(smile)
+    mouth = np.zeros_like(still, bool)
+    (x0, y0), (x1, y1) = neutral[48:68].min(0).astype(int) - 12, neutral[48:68].max(0).astype(int) + 24
+    mouth[y0:y1, x0:x1] = True
+    change = np.abs(smiling - still)
+    truth = np.abs(raster(cfg, smile)[0] - L_t[0, 0])  # how much the key-point image itself changed
+    # shipped Φ: 0.58 of the truth's change; the σ 1.5 Φ: exactly 0 (it copied L_t whatever the source)
+    assert change[mouth].mean() > 0.2 * truth[mouth].mean()
+    assert change[mouth].mean() > 3 * change[~mouth].mean()  # and it is where the mouth moved (7.7x)

@@ -41,6 +41,9 @@ from reenact.weights_io import atomic_write_bytes
 log = logging.getLogger(__name__)
 
 VIDEO_EXTS = (".mpg", ".mpeg", ".mp4", ".avi", ".mov", ".mkv", ".webm")
+#: Sub-folders of a data folder that are evaluation material only (`reenact eval`'s expressive
+#: sets), never read as training or pair data, whatever files they hold: CREMA-D's clips.
+EVAL_ONLY_FOLDERS = ("cremad",)
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp")
 NEUTRAL = "neutral"
 
@@ -91,7 +94,8 @@ def detect_layouts(root: str | os.PathLike) -> dict[str, Path]:
     if not root.is_dir():
         raise InputError(f"dataset folder not found: {root}")
     found: dict[str, Path] = {}
-    candidates = [root] + sorted(p for p in root.iterdir() if p.is_dir())
+    candidates = [p for p in [root] + sorted(p for p in root.iterdir() if p.is_dir())
+                  if p.name.lower() not in EVAL_ONLY_FOLDERS]  # evaluation material: never training data
     for folder in candidates:
         if ((folder / "neutral").is_dir() and (folder / "smiling").is_dir()) or (
             (folder / "neutral_front").is_dir() and (folder / "smiling_front").is_dir()

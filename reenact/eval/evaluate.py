@@ -13,8 +13,13 @@ on the output vs J_o), identity distance (dlib descriptors, output vs I_o), and 
 driver following (per clip: correlation of the source's and the output's mouth opening).
 
 Two sets, reported separately: ``photo`` (cross-identity pairs: target B neutral, source A ≠ B
-with an expression, truth B with that expression) and ``video`` (self-reenactment: per clip one
-calm target frame driven by the clip's frames in order, truth the source frame).
+with an expression, truth B with that expression; also teeth agreement, the output's visible
+teeth over the real smiling photo's) and ``video`` (self-reenactment: per clip one calm target
+frame driven by the clip's frames in order, truth the source frame). Two expressive sets,
+``cremad`` and ``scripted``, run the live per-frame path itself on expressive drivers and score
+the whole face by re-detecting the output (:mod:`reenact.eval.expressive_sets`).
+
+Results are typed (:class:`reenact.eval.results.EvalResults`); ``to_dict`` is the eval.json form.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from tqdm import tqdm
 
 from reenact.data.datasets import FaceBank, Pair, build_bank, make_pairs
 from reenact.errors import InputError, WeightsError
+from reenact.eval.results import ALL_SETS, EXPRESSIVE_CASES, EXPRESSIVE_SETS, EvalResults, PairScores, SetResult
 from reenact.face.topology import mouth_opening
 from reenact.face.warp import warp_crop
 from reenact.generate import generate_crop
@@ -61,6 +67,7 @@ class Model:
     folder: Path
     pix2pix: bool = False
     description: str = ""
+    backend: object | None = None  # the Backend itself (the expressive sets run it live); None for pix2pix
 
     def generate(self, bank: FaceBank, p: Pair, jgen_override: np.ndarray | None = None) -> np.ndarray:
         """The generated crop for a pair; ``jgen_override`` replaces Φ's J_gen (the oracle)."""
@@ -102,7 +109,7 @@ def load_model(folder: str | os.PathLike, role: str = "default", backend: str = 
     from reenact.inference.backend import create_backend
 
     be = create_backend(backend, folder, device="cpu", threads=threads)
-    return Model(be.cfg, be.phi, be.omega, folder, False, be.describe())
+    return Model(be.cfg, be.phi, be.omega, folder, False, be.describe(), be)
 
 
 def _torch_omega_only(folder: Path, cfg: object, threads: int) -> Model:
@@ -162,6 +169,16 @@ class _Scorer:
 
         self.det = DlibDetector(detect_width=256)
         self._truth: dict[int, tuple] = {}
+        self._full = None
+
+    @property
+    def det_full(self):
+        """A detector for whole frames (driver videos, live outputs), made when first needed."""
+        if self._full is None:
+            from reenact.face.dlib_detector import DlibDetector
+
+            self._full = DlibDetector()
+        return self._full
 
     def detect(self, img: np.ndarray):
         lm = self.det.detect(img)
@@ -181,15 +198,19 @@ class _Scorer:
 
 
 def score_pairs(bank: FaceBank, pairs: list[Pair], gen: Generator, scorer: _Scorer, video: bool,
-                on_pair: Callable[[], None] | None = None, per_pair: list[dict] | None = None) -> dict:
+                on_pair: Callable[[], None] | None = None, per_pair: list[dict] | None = None,
+                teeth: bool = False) -> PairScores:
     """All measures of one method on one set of pairs.
 
     SSIM/PSNR need no detection and use every pair. Expression error, identity distance and
     mouth opening need the face re-detected on the output: pairs where that fails are counted
     in ``redetect_failures`` (and are a nan in their clip's driver-following series).
+    ``teeth`` (photo pairs): the output's visible-teeth area against the real face's, summed over
+    the pairs whose real face shows teeth (``expressive.teeth_ratio``).
     ``per_pair``, when given, receives the row of measures of every pair (nan where undefined), so
     the worst pairs can be found and looked at; the set's figures are the means of those rows.
     """
+    from reenact.eval.expressive import TEETH_SHOWN, teeth_area, teeth_ratio
     from reenact.eval.metrics import expression_error, lower_face_mask, psnr, ssim
 
     keys = ("ssim", "psnr", "lower_ssim", "lower_psnr", "expression_error", "identity_distance")
@@ -213,6 +234,10 @@ def score_pairs(bank: FaceBank, pairs: list[Pair], gen: Generator, scorer: _Scor
             if t_desc is not None:
                 row["identity_distance"] = float(np.linalg.norm(scorer.descriptor(g, lm) - t_desc))
             row["output_mouth_opening"] = mouth_opening(lm.points)
+        if teeth:
+            t_lm, _ = scorer.truth(bank, p.truth)
+            row["truth_teeth"] = teeth_area(real, t_lm.points) if t_lm is not None else float("nan")
+            row["output_teeth"] = teeth_area(g, lm.points) if lm is not None else float("nan")
         rows.append(row)
         if on_pair is not None:
             on_pair()
@@ -221,6 +246,10 @@ def score_pairs(bank: FaceBank, pairs: list[Pair], gen: Generator, scorer: _Scor
     defined = {k: [r[k] for r in rows if r[k] == r[k]] for k in keys}  # nan != nan: undefined for that pair
     out: dict = {k: (float(np.mean(v)) if v else float("nan")) for k, v in defined.items()}
     out["redetect_failures"] = failed
+    if teeth:
+        truth_t = np.array([r["truth_teeth"] for r in rows], np.float64)
+        out["teeth_ratio"] = teeth_ratio(truth_t, np.array([r["output_teeth"] for r in rows], np.float64))
+        out["teeth_pairs"] = int(np.sum(truth_t > TEETH_SHOWN))
     if video:
         from reenact.eval.metrics import driver_following
 
@@ -231,7 +260,7 @@ def score_pairs(bank: FaceBank, pairs: list[Pair], gen: Generator, scorer: _Scor
         ok = [c for c in corr if np.isfinite(c)]
         out["driver_following"] = float(np.mean(ok)) if ok else float("nan")
         out["driver_following_clips"] = len(ok)  # clips where following was defined (of len(corr))
-    return out
+    return PairScores.from_dict(out)
 
 
 # --------------------------------------------------------------------------- pairs
@@ -289,39 +318,47 @@ def select_pairs(bank: FaceBank, split: str, max_pairs: int | None = None, seed:
 class EvalRun:
     """What :func:`evaluate` used, for the outputs (grids need the bank and the generators)."""
 
-    results: dict
+    results: EvalResults
     bank: FaceBank
     sets: dict[str, list[Pair]]
     gens: dict[str, Generator]
     models: dict[str, Model] = field(default_factory=dict)
     pair_rows: list[dict] = field(default_factory=list)  # one row per (set, method, pair): pairs.csv
+    case_rows: list[dict] = field(default_factory=list)  # one row per (expressive set, method, case): cases.csv
+    live_grids: dict = field(default_factory=dict)  # expressive set -> (row labels, driver cells, {method: cells})
 
 
 def evaluate(weights: str | os.PathLike, data: str | os.PathLike, split: str = "test",
              paper_weights: str | os.PathLike | None = None, pix2pix_weights: str | os.PathLike | None = None,
              max_pairs: int | None = None, cache_dir: str | os.PathLike | None = None, progress: bool = True,
              out_dir: str | os.PathLike | None = None, backend: str = "torch", threads: int = 2,
-             seed: int = 0) -> dict:
-    """Run every method on the split's photo and video pairs; returns the issue-5 results dict.
+             seed: int = 0, sets: tuple[str, ...] = ALL_SETS, expressive_cases: int = EXPRESSIVE_CASES,
+             expressive_frames: int | None = None) -> EvalResults:
+    """Run every method on the split's sets; returns the typed results (``to_dict``: eval.json).
 
     With ``out_dir``: eval.json, eval.md, grid PNGs and the training curves are written there.
     """
     run = run_eval(weights, data, split, paper_weights, pix2pix_weights, max_pairs, cache_dir, progress,
-                   backend, threads, seed)
+                   backend, threads, seed, sets, expressive_cases, expressive_frames)
     if out_dir is not None:
         write_outputs(run, Path(out_dir), Path(weights))
     return run.results
 
 
-def run_eval(weights: str | os.PathLike, data: str | os.PathLike, split: str = "test",
-             paper_weights: str | os.PathLike | None = None, pix2pix_weights: str | os.PathLike | None = None,
-             max_pairs: int | None = None, cache_dir: str | os.PathLike | None = None, progress: bool = True,
-             backend: str = "torch", threads: int = 2, seed: int = 0) -> EvalRun:
-    """The evaluation itself (see :func:`evaluate`); weights are checked before any data is read."""
+def _check_run_args(split: str, max_pairs: int | None, sets: tuple[str, ...], expressive_cases: int) -> None:
     if split not in ("val", "test", "train"):
         raise InputError(f"unknown split {split!r}; expected val or test")
     if max_pairs is not None and max_pairs < 1:
         raise InputError(f"max_pairs must be >= 1, got {max_pairs}")
+    unknown = [s for s in sets if s not in ALL_SETS]
+    if unknown or not sets:
+        raise InputError(f"unknown eval set(s) {', '.join(unknown) or '(none given)'}; expected some of {', '.join(ALL_SETS)}")
+    if expressive_cases < 1:
+        raise InputError(f"expressive_cases must be >= 1, got {expressive_cases}")
+
+
+def _load_models(weights, paper_weights, pix2pix_weights, backend: str, threads: int) -> tuple[dict[str, Model], dict[str, str]]:
+    """The default model and the optional ones, and why each optional one is left out."""
     models = {"default": load_model(weights, "default", backend, threads)}
     skipped: dict[str, str] = {}
     if paper_weights:
@@ -334,39 +371,90 @@ def run_eval(weights: str | os.PathLike, data: str | os.PathLike, split: str = "
         skipped["pix2pix"] = "no --pix2pix-weights given"
     for name, why in skipped.items():
         log.warning("method %s skipped: %s", name, why)
+    return models, skipped
+
+
+def live_backends(models: dict[str, Model]) -> dict[str, object]:
+    """The methods the expressive sets run on the live path: ``warp``, ``paper`` (when given), the default."""
+    from reenact.eval.expressive_sets import WarpBackend
+
+    default = models["default"]
+    out: dict[str, object] = {"warp": WarpBackend(default.cfg)}
+    if "paper" in models and default.cfg.variant != "paper":
+        out["paper"] = models["paper"].backend
+    out[default.cfg.variant] = default.backend
+    return out
+
+
+def run_eval(weights: str | os.PathLike, data: str | os.PathLike, split: str = "test",
+             paper_weights: str | os.PathLike | None = None, pix2pix_weights: str | os.PathLike | None = None,
+             max_pairs: int | None = None, cache_dir: str | os.PathLike | None = None, progress: bool = True,
+             backend: str = "torch", threads: int = 2, seed: int = 0, sets: tuple[str, ...] = ALL_SETS,
+             expressive_cases: int = EXPRESSIVE_CASES, expressive_frames: int | None = None) -> EvalRun:
+    """The evaluation itself (see :func:`evaluate`); weights are checked before any data is read.
+
+    ``sets``: which of :data:`ALL_SETS` to run; an expressive set whose data is absent is left out
+    with a one-line note (``skipped``). ``expressive_cases``: targets per expressive set;
+    ``expressive_frames``: cut each expressive driver to its first frames (a quick check).
+    """
+    _check_run_args(split, max_pairs, sets, expressive_cases)
+    models, skipped = _load_models(weights, paper_weights, pix2pix_weights, backend, threads)
     default = models["default"]
     bank = build_bank(data, cache_dir=cache_dir, seed=seed, progress=progress)
-    sets = select_pairs(bank, split, max_pairs, seed)
-    if not sets["photo"] and not sets["video"]:
-        raise InputError(f"the {split} split of {data} has no usable pairs "
-                         f"({len(bank.indices(split))} usable pictures of {sum(v == split for v in bank.split.values())} people)",
+    pair_sets = {k: v for k, v in select_pairs(bank, split, max_pairs, seed).items() if k in sets}
+    no_pairs = (f"no usable pairs ({len(bank.indices(split))} usable pictures of "
+                f"{sum(v == split for v in bank.split.values())} people)")
+    if pair_sets and not any(pair_sets.values()) and not any(s in EXPRESSIVE_SETS for s in sets):
+        raise InputError(f"the {split} split of {data} has {no_pairs}",
                          hint="check the pictures with `reenact landmarks`, or use a dataset with more people")
-    gens = methods(default, models.get("paper"), models.get("pix2pix"), mean_displacement(bank))
-    scorer = _Scorer()
-    results: dict = {
-        "split": split, "sets": {}, "default": default.cfg.variant,
-        "weights": {k: str(m.folder) for k, m in models.items()},
-        "backend": {k: m.description for k, m in models.items()},
-        "skipped": skipped, "max_pairs": max_pairs, "seed": seed, "note": PAPER_NOTE,
-        "trained_on_identity": [k for k, m in models.items() if trained_on_identity(m.folder)],
-    }
-    total = sum(len(v) for v in sets.values()) * len(gens)
+    gens = methods(default, models.get("paper"), models.get("pix2pix"), mean_displacement(bank)) if any(pair_sets.values()) else {}
+    results: dict[str, SetResult] = {}
+    total = sum(len(v) for v in pair_sets.values()) * len(gens)
     pair_rows: list[dict] = []
-    with tqdm(total=total, desc=f"eval {split}", unit="pair", disable=not progress) as bar:
-        for set_name, pairs in sets.items():
+    scorer = _Scorer()
+    with tqdm(total=total, desc=f"eval {split}", unit="pair", disable=not progress or not total) as bar:
+        for set_name, pairs in pair_sets.items():
             if not pairs:
                 log.warning("the %s split has no %s pairs; that set is not reported", split, set_name)
                 continue
-            res: dict = {"n_pairs": len(pairs), "methods": {}}
-            if set_name == "video":
-                res["n_clips"] = len({bank.records[p.target].group for p in pairs})
+            scores: dict[str, PairScores] = {}
             for name, gen in gens.items():
                 bar.set_postfix_str(f"{set_name} {name}")
                 rows: list[dict] = []
-                res["methods"][name] = score_pairs(bank, pairs, gen, scorer, set_name == "video", lambda: bar.update(1), rows)
+                scores[name] = score_pairs(bank, pairs, gen, scorer, set_name == "video", lambda: bar.update(1), rows,
+                                           teeth=set_name == "photo")
                 pair_rows += [{"set": set_name, "method": name, "pair": i, **r} for i, r in enumerate(rows)]
-            results["sets"][set_name] = res
-    return EvalRun(results, bank, sets, gens, models, pair_rows)
+            n_clips = len({bank.records[p.target].group for p in pairs}) if set_name == "video" else None
+            results[set_name] = SetResult(set_name, len(pairs), scores, n_clips)
+    case_rows: list[dict] = []
+    grids: dict = {}
+    wanted = tuple(s for s in EXPRESSIVE_SETS if s in sets)
+    if wanted:
+        from reenact.eval.expressive_sets import expressive_cases as make_cases
+        from reenact.eval.expressive_sets import run_sets
+
+        cases, why = make_cases(bank, Path(data), split, wanted, expressive_cases, seed, scorer.det_full, expressive_frames)
+        for name, reason in why.items():
+            log.warning("set %s not evaluated: %s", name, reason)
+        skipped.update(why)
+        n = sum(len(c) for c in cases.values()) * (len(live_backends(models)))
+        with tqdm(total=n, desc=f"eval {split} live", unit="case", disable=not progress or not n) as bar:
+            def step(what: str) -> None:
+                bar.set_postfix_str(what)
+                bar.update(1)
+
+            live, case_rows, grids = run_sets(cases, live_backends(models), scorer.det_full, threads, step)
+        results.update(live)
+    if not results:
+        why = ([no_pairs] if pair_sets else []) + [f"{k}: {v}" for k, v in skipped.items() if k in sets]
+        raise InputError(f"the {split} split of {data} has nothing to evaluate: " + "; ".join(why),
+                         hint="check the pictures with `reenact landmarks`, or pass --data with more people "
+                              "(../shared/data holds london, grid and cremad)")
+    res = EvalResults(split, default.cfg.variant, results,
+                      {k: str(m.folder) for k, m in models.items()}, {k: m.description for k, m in models.items()},
+                      skipped, max_pairs, seed, PAPER_NOTE,
+                      tuple(k for k, m in models.items() if trained_on_identity(m.folder)))
+    return EvalRun(res, bank, pair_sets, gens, models, pair_rows, case_rows, grids)
 
 
 # --------------------------------------------------------------------------- outputs
@@ -383,22 +471,42 @@ def trained_on_identity(folder: str | os.PathLike) -> bool:
         return False
 
 
-def report_markdown(results: dict) -> str:
-    """The markdown table (report.markdown_table) and notes: skipped methods, re-detection failures."""
+#: Said under the expressive sets' tables: how their figures are measured.
+EXPRESSIVE_NOTE = (
+    "cremad / scripted: each case runs a driver through `reenact live`'s own per-frame path (smoothing, automatic "
+    "calibration, Φ, Ω, paste-back) onto a neutral London photo of the split; driver and output are re-detected "
+    "(dlib). Following: Pearson r with the driver's brow height, eye opening, mouth opening and width; blink depth: "
+    "the output's eye opening on the driver's blink frames over its own median (the driver row: the driver's own); "
+    "10 s brow hold: the brow raise at the end of the hold over its start; teeth: the output's visible-teeth area "
+    "over the driver's on frames where the driver shows teeth; identity: dlib distance to the target photo; jitter: "
+    "landmark jitter over the driver's. `warp` is the same live path with Φ and Ω replaced by the plain warp.")
+
+
+def report_markdown(results: EvalResults | dict) -> str:
+    """The markdown tables (report.markdown_table) and notes: skipped methods and sets, re-detection failures."""
     from reenact.eval import report
 
-    lines = [report.markdown_table(results).rstrip("\n"), ""]
-    for set_name, body in results["sets"].items():
-        fails = {m: v.get("redetect_failures", 0) for m, v in body["methods"].items()}
+    res = report.typed(results)
+    lines = [report.markdown_table(res).rstrip("\n"), ""]
+    for set_name, body in res.sets.items():
+        fails = {m: v.redetect_failures or 0 for m, v in body.methods.items() if isinstance(v, PairScores)}
         if any(fails.values()):
             lines.append(f"- {set_name}: no face re-detected on the output (left out of expression error, "
                          f"identity distance, driver following) for " + ", ".join(
-                             f"{m} {k}/{body['n_pairs']}" for m, k in fails.items() if k) + ".")
-    for name, why in results.get("skipped", {}).items():
+                             f"{m} {k}/{body.n}" for m, k in fails.items() if k) + ".")
+        teeth = {m: v.teeth_pairs for m, v in body.methods.items() if isinstance(v, PairScores) and v.teeth_pairs is not None}
+        if teeth:
+            ratio = ", ".join(f"{m} {report._cell(v.teeth_ratio, '{:.2f}')}" for m, v in body.methods.items())
+            lines.append(f"- {set_name}: visible teeth, output over the real face's, on the {max(teeth.values())} pairs "
+                         f"whose real face shows teeth: {ratio}.")
+    for name, why in res.skipped.items():
         lines.append(f"- `{name}` not evaluated: {why}.")
-    lines.append("- `copy`'s identity distance is P_t's distance to I_o: what the expression change alone costs.")
-    for name in results.get("trained_on_identity", []):
-        lines.append(f"- `{results['default'] if name == 'default' else name}` was trained with `--extra-loss identity`, "
+    if any(b.expressive for b in res.sets.values()):
+        lines.append(f"- {EXPRESSIVE_NOTE}")
+    if any(not b.expressive for b in res.sets.values()):
+        lines.append("- `copy`'s identity distance is P_t's distance to I_o: what the expression change alone costs.")
+    for name in res.trained_on_identity:
+        lines.append(f"- `{res.default if name == 'default' else name}` was trained with `--extra-loss identity`, "
                      "against the dlib network that measures identity distance here: its identity figure is optimistic.")
     lines.append(f"- {PAPER_NOTE}")
     return "\n".join(lines) + "\n"
@@ -420,8 +528,10 @@ def _grid_cells(bank: FaceBank, pairs: list[Pair], n: int = 4) -> tuple[list[tup
 
 
 def write_outputs(run: EvalRun, out: Path, weights: Path) -> list[Path]:
-    """eval.json, eval.md, pairs.csv (every pair's measures), Fig. 3–4 style grids (grid.png: the default; grid_<method>.png: the
-    other learned methods) and Fig. 5–6 style curves (curves.png) in ``out``; returns the paths."""
+    """eval.json, eval.md, pairs.csv (every pair's measures), cases.csv (every expressive case's), Fig. 3–4 style
+    grids (grid.png: the default; grid_<method>.png: the other learned methods; grid_<set>.png: an expressive
+    set's first case, driver | each method, at chosen frames) and Fig. 5–6 style curves (curves.png) in ``out``;
+    returns the paths."""
     from reenact.eval import plots, report
     from reenact.weights_io import atomic_write_bytes
 
@@ -432,9 +542,11 @@ def write_outputs(run: EvalRun, out: Path, weights: Path) -> list[Path]:
     written.append(md)
     if run.pair_rows:
         written.append(report.write_pairs_csv(out / "pairs.csv", run.pair_rows))
-    pairs = run.sets["photo"] or run.sets["video"]  # the paper's grids are photo pairs; video when none
+    if run.case_rows:
+        written.append(report.write_pairs_csv(out / "cases.csv", run.case_rows))
+    pairs = run.sets.get("photo") or run.sets.get("video") or []  # the paper's grids are photo pairs; video when none
     sources, targets = _grid_cells(run.bank, pairs)
-    default = run.results["default"]
+    default = run.results.default
     if sources and targets:
         b = run.bank
         for name in [default] + [m for m in ("paper", "pix2pix") if m in run.gens and m != default]:
@@ -442,6 +554,10 @@ def write_outputs(run: EvalRun, out: Path, weights: Path) -> list[Path]:
             cells = [[gen(b, Pair(t, s, sn, t, "photo")) for (s, sn) in sources] for t in targets]
             grid = plots.result_grid([b.crops[s] for s, _ in sources], [b.crops[t] for t in targets], cells)
             written.append(plots.write_png(out / ("grid.png" if name == default else f"grid_{name}.png"), grid))
+    for set_name, (labels, driver_cells, outputs) in run.live_grids.items():
+        columns = [("driver", driver_cells)] + [(m, c) for m, c in outputs.items()]
+        if driver_cells and all(len(c) == len(driver_cells) for _, c in columns):
+            written.append(plots.write_png(out / f"grid_{set_name}.png", plots.frame_grid(labels, columns)))
     curves = Path(weights) / "metrics_omega.jsonl"
     if curves.is_file():
         try:

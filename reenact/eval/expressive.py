@@ -287,6 +287,21 @@ def scripted_driver(neutral: np.ndarray, script: tuple[Segment, ...] = DEFAULT_S
     return frames.astype(np.float32), t
 
 
+def landmark_jitter(points: np.ndarray) -> float:
+    """RMS second difference of face-normalised landmarks (eye-centre units, x1000) over [T,68,2]
+    frames, frames without a face (nan rows) left out; nan with fewer than 3 frames with a face."""
+    from reenact.face.smoothing import normalise
+
+    p = _check_points(points)
+    ok = np.all(np.isfinite(p), axis=(1, 2))
+    n = np.array([normalise(q)[0] if k else np.full((68, 2), np.nan) for q, k in zip(p, ok, strict=True)])
+    d2 = n[2:] - 2 * n[1:-1] + n[:-2]
+    sq = (d2 ** 2).sum(-1)
+    if not np.any(np.isfinite(sq)):
+        return math.nan
+    return 1000 * float(np.sqrt(np.nanmean(sq)))
+
+
 def redetect(frames, detector) -> np.ndarray:
     """Landmarks of each frame (BGR uint8) by ``detector`` (``face.landmarks.create_detector``),
     [T,68,2] float64 with nan rows where no face is found."""

@@ -123,6 +123,31 @@ def result_grid(
     return grid
 
 
+def frame_grid(rows: Sequence[str], columns: Sequence[tuple[str, Sequence[np.ndarray]]], cell: int = 192,
+               gap: int = 4) -> np.ndarray:
+    """Frames side by side: one row per chosen moment (``rows``: its label), one column per
+    ``(name, frames)`` (the driver, then each method's output), each frame resized to ``cell``²;
+    the first column's tiles carry the row label, the top row's the column name. BGR uint8."""
+    if not rows or not columns:
+        raise ValueError(f"frame_grid: need at least one row and one column, got {len(rows)} and {len(columns)}")
+    bad = [name for name, frames in columns if len(frames) != len(rows)]
+    if bad:
+        raise ValueError(f"frame_grid: columns {', '.join(bad)} do not have one frame per row ({len(rows)})")
+    if cell < 8 or gap < 0:
+        raise ValueError(f"frame_grid: cell must be >= 8 px and gap >= 0, got {cell} and {gap}")
+    step = cell + gap
+    grid = np.full((len(rows) * step - gap, len(columns) * step - gap, 3), 255, np.uint8)
+    scale = max(0.3, 0.45 * cell / 256)
+    for j, (name, frames) in enumerate(columns):
+        for i, frame in enumerate(frames):
+            tile = _fit(_as_bgr(frame, f"{name}[{i}]"), cell).copy()
+            text = ", ".join(t for t in (name if i == 0 else "", rows[i] if j == 0 else "") if t)
+            if text:
+                _label(tile, text, scale)
+            grid[i * step:i * step + cell, j * step:j * step + cell] = tile
+    return grid
+
+
 # --------------------------------------------------------------------------- curves
 def read_metrics(path: str | os.PathLike) -> list[dict]:
     """Records of a ``metrics.jsonl`` sorted by step; a resumed run's repeated steps keep the last.

@@ -14,6 +14,11 @@ is ``null`` in JSON: ``write_json`` turns nan/inf into ``null`` so the file stay
 Extra keys (notes, versions, extra measures) are allowed; missing or mistyped ones are not.
 The ``copy`` baseline's ``identity_distance`` is the distance between P_t and I_o, the
 price of the expression change alone, which issue 5 asks to report beside each method's.
+
+The expressive sets (``cremad``, ``scripted``; issue 17) count ``n_cases`` instead of pairs and
+carry :data:`EXPRESSIVE_KEYS` per method, plus ``driver``: the drivers' own figures. In code the
+results are the typed :class:`reenact.eval.results.EvalResults`; this module validates and writes
+its JSON form (``to_dict``) and draws the tables from the typed form.
 """
 
 from __future__ import annotations
@@ -28,15 +33,21 @@ from typing import Any
 import numpy as np
 
 from reenact.errors import InputError
+from reenact.eval.results import EXPRESSIVE_SETS, EvalResults
 from reenact.weights_io import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
 #: Measures every method carries in every set; video pairs add driver following.
 METRIC_KEYS: tuple[str, ...] = ("ssim", "psnr", "lower_ssim", "lower_psnr", "expression_error", "identity_distance")
+#: Measures of the expressive sets (the live path on expressive drivers, output re-detected).
+EXPRESSIVE_KEYS: tuple[str, ...] = ("brow_following", "eye_following", "mouth_open_following", "mouth_width_following",
+                                    "blink_depth", "brow_hold_retention", "teeth_ratio", "identity_distance",
+                                    "jitter_ratio", "face_found")
 SET_KEYS: dict[str, tuple[str, ...]] = {
     "photo": METRIC_KEYS,
     "video": METRIC_KEYS + ("driver_following",),
+    **{name: EXPRESSIVE_KEYS for name in EXPRESSIVE_SETS},
 }
 #: Allowed ranges of each measure (closed), to catch swapped or unscaled values.
 RANGES: dict[str, tuple[float, float]] = {
@@ -47,6 +58,15 @@ RANGES: dict[str, tuple[float, float]] = {
     "expression_error": (0.0, math.inf),
     "identity_distance": (0.0, math.inf),
     "driver_following": (-1.0, 1.0),
+    "brow_following": (-1.0, 1.0),
+    "eye_following": (-1.0, 1.0),
+    "mouth_open_following": (-1.0, 1.0),
+    "mouth_width_following": (-1.0, 1.0),
+    "blink_depth": (0.0, math.inf),
+    "brow_hold_retention": (-math.inf, math.inf),
+    "teeth_ratio": (0.0, math.inf),
+    "jitter_ratio": (0.0, math.inf),
+    "face_found": (0.0, 1.0),
 }
 #: Table columns: key, header (with the better direction), format.
 COLUMNS: tuple[tuple[str, str, str], ...] = (
@@ -58,6 +78,26 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("identity_distance", "identity dist. ↓", "{:.3f}"),
     ("driver_following", "driver following ↑", "{:.3f}"),
 )
+#: Table columns of the expressive sets.
+EXPRESSIVE_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("brow_following", "brow ↑", "{:.2f}"),
+    ("eye_following", "eye ↑", "{:.2f}"),
+    ("mouth_open_following", "mouth open ↑", "{:.2f}"),
+    ("mouth_width_following", "mouth width ↑", "{:.2f}"),
+    ("blink_depth", "blink depth ↓", "{:.2f}"),
+    ("brow_hold_retention", "10 s brow hold ↑", "{:.2f}"),
+    ("teeth_ratio", "teeth / driver ↑", "{:.2f}"),
+    ("identity_distance", "identity dist. ↓", "{:.3f}"),
+    ("jitter_ratio", "jitter / driver ↓", "{:.2f}"),
+    ("face_found", "face found", "{:.2f}"),
+)
+#: What each set is, for the table headings.
+SET_TITLES: dict[str, str] = {
+    "photo": "cross-identity photo pairs",
+    "video": "self-reenactment video pairs",
+    "cremad": "CREMA-D expressive clips through the live path",
+    "scripted": "scripted held expressions through the live path",
+}
 
 
 def _is_number(v: Any) -> bool:
@@ -87,9 +127,10 @@ def problems(results: Any) -> list[str]:
         if not isinstance(body, dict):
             out.append(f"{where}: must be a dict, got {type(body).__name__}")
             continue
-        n = body.get("n_pairs")
+        count = "n_cases" if set_name in EXPRESSIVE_SETS else "n_pairs"
+        n = body.get(count)
         if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 0:
-            out.append(f"{where}.n_pairs must be an int >= 0, got {n!r}")
+            out.append(f"{where}.{count} must be an int >= 0, got {n!r}")
         methods = body.get("methods")
         if not isinstance(methods, dict) or not methods:
             out.append(f"{where}.methods must be a non-empty dict of method -> measures, got {methods!r}")
@@ -139,11 +180,14 @@ def _finite_or_none(obj: Any) -> Any:
     return obj
 
 
-def write_json(path: str | os.PathLike, results: dict) -> Path:
-    """Validate, then write the results atomically (temp file in the same folder + os.replace).
+def write_json(path: str | os.PathLike, results: EvalResults | dict) -> Path:
+    """Validate, then write the results (typed, or their JSON form) atomically (temp file in the
+    same folder + os.replace).
 
     nan/inf become ``null``; numpy scalars become plain numbers. Returns the path.
     """
+    if isinstance(results, EvalResults):
+        results = results.to_dict()
     validate(results)
     text = json.dumps(_finite_or_none(results), indent=2, allow_nan=False, ensure_ascii=False) + "\n"
     path = Path(path)
@@ -159,7 +203,8 @@ def write_pairs_csv(path: str | os.PathLike, rows: list[dict]) -> Path:
     import io
 
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+    names = list(dict.fromkeys(k for r in rows for k in r))  # photo rows add teeth columns; others leave them empty
+    writer = csv.DictWriter(buf, fieldnames=names, lineterminator="\n")
     writer.writeheader()
     for r in rows:
         writer.writerow({k: ("" if isinstance(v, float) and not math.isfinite(v) else
@@ -192,29 +237,39 @@ def _cell(v: Any, fmt: str) -> str:
     return fmt.format(v)
 
 
-def markdown_table(results: dict) -> str:
-    """One markdown table per set (photo, then video), the default method in bold.
+def typed(results: EvalResults | dict) -> EvalResults:
+    """The typed form of results given either way (a dict is validated first: ValueError when bad)."""
+    if isinstance(results, EvalResults):
+        return results
+    validate(results)
+    return EvalResults.from_dict(results)
+
+
+def markdown_table(results: EvalResults | dict) -> str:
+    """One markdown table per set (photo, video, then the expressive sets), the default method in bold.
 
     ↑/↓ in the headers say which direction is better; "–" is a value that could not be measured.
+    The expressive sets add a row with the drivers' own figures (what a perfect copy would score).
     """
-    validate(results)
-    default = results["default"]
-    lines = [f"Split: **{results['split']}** · default method: **{default}**", ""]
-    order = [s for s in SET_KEYS if s in results["sets"]]
-    for set_name in order:
-        body = results["sets"][set_name]
-        kind = "cross-identity photo pairs" if set_name == "photo" else "self-reenactment video pairs"
-        lines.append(f"### {set_name}: {kind} (n = {body['n_pairs']})")
+    res = typed(results)
+    default = res.default
+    lines = [f"Split: **{res.split}** · default method: **{default}**", ""]
+    for set_name in [s for s in SET_KEYS if s in res.sets]:
+        body = res.sets[set_name]
+        what = "cases" if body.expressive else "pairs"
+        lines.append(f"### {set_name}: {SET_TITLES[set_name]} (n = {body.n}{'' if what == 'pairs' else ' cases'})")
         lines.append("")
-        cols = [c for c in COLUMNS if c[0] in SET_KEYS[set_name]]
+        cols = EXPRESSIVE_COLUMNS if body.expressive else [c for c in COLUMNS if c[0] in SET_KEYS[set_name]]
         lines.append("| method | " + " | ".join(h for _, h, _ in cols) + " |")
         lines.append("|:--|" + "--:|" * len(cols))
-        for name, vals in body["methods"].items():
-            cells = [_cell(vals.get(k), f) for k, _, f in cols]
+        for name, scores in body.methods.items():
+            cells = [_cell(getattr(scores, k), f) for k, _, f in cols]
             label = name
             if name == default:
                 label = f"**{name}** (default)"
                 cells = [f"**{c}**" if c != "–" else c for c in cells]
             lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        if body.driver is not None:
+            lines.append("| *driver (reference)* | " + " | ".join(_cell(getattr(body.driver, k), f) for k, _, f in cols) + " |")
         lines.append("")
     return "\n".join(lines).rstrip("\n") + "\n"

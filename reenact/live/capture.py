@@ -97,6 +97,14 @@ def _to_bgr(image: np.ndarray) -> np.ndarray:
     return image
 
 
+def _release(source) -> None:
+    """Close an OpenCV-backed source: release its capture once and mark it ended."""
+    if source._cap is not None:
+        source._cap.release()
+        source._cap = None
+    source.ended = True
+
+
 def open_camera(index: int | str) -> cv2.VideoCapture:
     """cv2.VideoCapture(index) without OpenCV's own console noise.
 
@@ -250,10 +258,7 @@ class WebcamSource:
         return frame
 
     def close(self) -> None:
-        if self._cap is not None:
-            self._cap.release()
-            self._cap = None
-        self.ended = True
+        _release(self)
 
 
 @dataclass(frozen=True)
@@ -366,10 +371,7 @@ class VideoFileSource:
         return frame
 
     def close(self) -> None:
-        if self._cap is not None:
-            self._cap.release()
-            self._cap = None
-        self.ended = True
+        _release(self)
 
 
 def parse_source(spec: str | int) -> int | Path:
