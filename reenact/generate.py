@@ -24,7 +24,7 @@ import numpy as np
 
 from reenact.config import ModelConfig
 from reenact.face.eyes import retarget_eyes
-from reenact.face.mouth import MouthGuide, mouth_guide
+from reenact.face.mouth import MouthGuide, mouth_guide, paste_interior
 from reenact.inputs import from_net, guided_omega_input, paper_omega_input, raster, to_net
 
 PhiFn = Callable[..., np.ndarray]  # batch-1 inputs -> J_gen [1,68,2] (guided) or [1,1,256,256] (paper)
@@ -72,7 +72,8 @@ class Generated:
     def crop(self) -> np.ndarray:
         """I_gen, the generated 256² crop (uint8 BGR): guided warp + mask·residual, or paper's face."""
         if self.variant == "guided":
-            return from_net(np.clip(to_net(self.warped) + self.out[3:4] * self.out[:3], -1, 1))
+            crop = from_net(np.clip(to_net(self.warped) + self.out[3:4] * self.out[:3], -1, 1))
+            return paste_interior(crop, self.guide) if self.guide is not None else crop
         return from_net(self.out)
 
 
@@ -80,7 +81,7 @@ def generate_crop(cfg: ModelConfig, phi: PhiFn | None, omega: OmegaFn, P_t: np.n
                   L_s: np.ndarray, J_s: np.ndarray | None, *, jgen: np.ndarray | None = None, pix2pix: bool = False,
                   L_t_image: np.ndarray | None = None, timings: dict[str, float] | None = None,
                   driver: np.ndarray | None = None,
-                  target_mouth_stats: tuple[np.ndarray, np.ndarray] | None = None,
+                  target_mouth_skin: np.ndarray | None = None,
                   target_closed: np.ndarray | None = None) -> Generated:
     """Φ then Ω for target crop P_t (landmarks L_t) driven by source landmarks L_s (neutral J_s), crop pixels.
 
@@ -88,8 +89,8 @@ def generate_crop(cfg: ModelConfig, phi: PhiFn | None, omega: OmegaFn, P_t: np.n
     ``pix2pix`` (paper variant only): Ω is fed the source's landmark image, no Φ (``phi`` may be
     None). ``driver``: the driver's frame in the canonical crop (L_s's pixels; only its mouth area
     is read), for an Ω with the mouth guide; None (no face, or ``--mouth-interior generated``)
-    gives the empty guide, so no driver pixel reaches Ω; ``target_mouth_stats``: the target's colour
-    statistics for the guide (``face.mouth.mouth_lab_stats``) and ``target_closed`` its crop with the
+    gives the empty guide, so no driver pixel reaches Ω; ``target_mouth_skin``: the target's colour
+    reference for the guide (``face.mouth.mouth_skin_mean``) and ``target_closed`` its crop with the
     eyes inpainted (``face.eyes.closed_eyes``, for painting shut lids), when made once per target. ``timings``: filled with the stage times in
     ms, ``phi`` (with the eye retargeting), ``warp`` (guided: Ω's input, the mouth guide included)
     and ``omega``, as the live overlay reports them.
@@ -106,8 +107,8 @@ def generate_crop(cfg: ModelConfig, phi: PhiFn | None, omega: OmegaFn, P_t: np.n
         if cfg.variant == "guided":
             jgen = retarget_eyes(jgen, L_t, L_s, J_s)
     t1 = time.perf_counter()
-    guide = mouth_guide(driver, L_s, jgen, P_t, L_t, target_mouth_stats) if cfg.mouth_guide else None
-    x, warped = omega_input(cfg, P_t, L_t, jgen, guide=guide, closed=target_closed)
+    guide = mouth_guide(driver, L_s, jgen, P_t, L_t, target_mouth_skin) if cfg.variant == "guided" and driver is not None else None
+    x, warped = omega_input(cfg, P_t, L_t, jgen, guide=guide if cfg.mouth_guide else None, closed=target_closed)
     tw = time.perf_counter()
     out = omega(x[None])[0]
     t2 = time.perf_counter()

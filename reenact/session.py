@@ -297,8 +297,8 @@ def _neutral(config: SessionConfig, say: Callable[[str], None]):
 
 def mouth_interior_line(cfg, interior: str) -> str:
     """What the session says about the mouth interior it shows."""
-    if not getattr(cfg, "mouth_guide", False):
-        return "mouth interior: generated (these weights have no mouth guide)"
+    if getattr(cfg, "variant", "guided") != "guided":
+        return "mouth interior: generated (the paper variant paints it)"
     if interior == "driver":
         return "mouth interior: driver — your own mouth's pixels (teeth, tongue) reach the output, inside the mouth only"
     return "mouth interior: generated (--mouth-interior generated)"

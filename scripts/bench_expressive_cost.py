@@ -3,16 +3,19 @@
 
 Runs the live per-frame path (:func:`reenact.bench.run_one`, ONNX Runtime, the synthetic talking
 driver `reenact bench` uses: the target letterboxed to 640x480, its mouth opening and closing) for
-three settings, frame by frame in turn so that a busy machine slows each alike:
+these settings, frame by frame in turn so that a busy machine slows each alike:
 
-- ``shipped``: the shipped weights (9-channel Ω; J_gen's eyes retargeted, which is in ``phi``);
-- ``guide-driver``: ``--new-weights`` (an Ω with the mouth guide), the driver's interior;
-- ``guide-generated``: the same weights, ``--mouth-interior generated`` (no guide is built).
+- ``shipped-generated``: the shipped weights (9-channel Ω; J_gen's eyes retargeted, which is in
+  ``phi``), ``--mouth-interior generated``: no mouth interior is built;
+- ``shipped-driver``: the same weights with the driver's interior laid into the mouth (the default);
+- with ``--new-weights`` (an Ω trained with the mouth guide): ``guide-driver``, the interior also
+  given to Ω.
 
-The guide is cut from the frame in ``smooth`` and built in ``warp``; Ω's wider input is in ``omega``.
-Also prints the two new steps alone (median of many calls): the eye retargeting and the guide.
+The interior is cut from the frame in ``smooth``, built in ``warp`` and laid into the output in
+``paste``; a guide-trained Ω's wider input is in ``omega``. Also prints the new steps alone (median
+of many calls): the eye retargeting, the mouth cut and the guide.
 
-    python scripts/bench_expressive_cost.py --new-weights /work/runs/i17-blink
+    python scripts/bench_expressive_cost.py [--new-weights RUN]
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ def micro(fn, n: int = 300) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--new-weights", type=Path, required=True, help="weights folder of an Ω with the mouth guide")
+    ap.add_argument("--new-weights", type=Path, default=None, help="weights folder of an Ω with the mouth guide (exported)")
     ap.add_argument("--frames", type=int, default=300, help="frames measured per setting")
     ap.add_argument("--warmup", type=int, default=10)
     ap.add_argument("--threads", type=int, default=2)
@@ -67,8 +70,9 @@ def main() -> None:
     lm = det.detect(face)
     frames, _ = talking_frames(face, lm.points, 120)
     target_lm = create_detector("dlib", detect_width=1000).detect(target)
-    settings = {"shipped": (WEIGHTS_DIR, "driver"), "guide-driver": (a.new_weights, "driver"),
-                "guide-generated": (a.new_weights, "generated")}
+    settings = {"shipped-generated": (WEIGHTS_DIR, "generated"), "shipped-driver": (WEIGHTS_DIR, "driver")}
+    if a.new_weights is not None:
+        settings["guide-driver"] = (a.new_weights, "driver")
     reenactors = {}
     for name, (weights, interior) in settings.items():
         be = create_backend("onnx", weights, **backend_options("onnx", a.threads))
@@ -100,7 +104,7 @@ def main() -> None:
     print(B.format_table(runs))
 
     # the two new steps alone, on an open-mouth frame of the same driver
-    r = reenactors["guide-driver"]
+    r = reenactors["shipped-driver"]
     k = int(np.argmax([np.ptp(det.detect(f).points[[62, 66], 1]) for f in frames[:20]]))
     pts = det.detect(frames[k]).points
     al = align_points(pts)
@@ -110,7 +114,7 @@ def main() -> None:
     cut = driver_mouth_crop(frames[k], al.M, L_s)
     print(f"\neye retargeting: {micro(lambda: retarget_eyes(jgen, tg.crop_points, L_s, r.neutral)):.3f} ms; "
           f"mouth cut from the frame: {micro(lambda: driver_mouth_crop(frames[k], al.M, L_s)):.3f} ms; "
-          f"mouth guide: {micro(lambda: mouth_guide(cut, L_s, jgen, tg.crop, tg.crop_points)):.3f} ms (median)")
+          f"mouth guide: {micro(lambda: mouth_guide(cut, L_s, jgen, tg.crop, tg.crop_points, tg.net['mouth_skin'])):.3f} ms (median)")
 
 
 if __name__ == "__main__":

@@ -12,12 +12,12 @@ from _face_fixtures import tiny_bank  # noqa: F401
 pytest.importorskip("torch")
 
 
-def _reenactor(folder, neutral):
+def _reenactor(folder, neutral, mouth_interior="driver"):
     from reenact.inference.backend import create_backend
     from reenact.inference.reenactor import Reenactor, ReenactorOptions
 
     return Reenactor(create_backend("torch", folder, device="cpu", threads=2), None, neutral=neutral,
-                     options=ReenactorOptions(smoothing=False))
+                     options=ReenactorOptions(smoothing=False, mouth_interior=mouth_interior))
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +50,7 @@ def test_reenactor_and_eval_make_the_same_crop(variant, case, weights_factory, a
     r.add_target(astronaut, target_lm)
     assert np.array_equal(r.target.crop, bank.crops[p.target])
 
-    live, jgen = r.crop_output(bank.points[p.source])
+    live, jgen = r.crop_output(bank.points[p.source], driver=bank.crops[p.source])  # `--mouth-interior driver`, both
     ev = model.generate(bank, p)
     assert live.shape == (256, 256, 3) and live.dtype == np.uint8
     assert np.array_equal(live, ev)
@@ -58,7 +58,7 @@ def test_reenactor_and_eval_make_the_same_crop(variant, case, weights_factory, a
     assert (jgen is not None) == (variant == "guided")
 
     # the oracle: the real J_o in place of Φ
-    live_o, jgen_o = r.crop_output(bank.points[p.source], jgen=bank.points[p.truth])
+    live_o, jgen_o = r.crop_output(bank.points[p.source], jgen=bank.points[p.truth], driver=bank.crops[p.source])
     ev_o = model.generate(bank, p, jgen_override=bank.points[p.truth])
     assert np.array_equal(live_o, ev_o)
     assert not np.array_equal(live_o, live)  # the oracle's J_gen is not Φ's
@@ -107,3 +107,22 @@ def test_pix2pix_needs_the_paper_variant():
     with pytest.raises(ValueError, match="paper variant"):
         generate_crop(model_config("guided", "lite"), None, lambda x: x, crop, TEMPLATE_256, TEMPLATE_256,
                       TEMPLATE_256, pix2pix=True)
+
+
+def test_eval_scores_the_mouth_interior_live_is_told_to_use(case, weights_factory, astronaut):
+    """`reenact eval --mouth-interior`: `driver` lays the driver's interior in J_gen's mouth as live
+    does; `generated` leaves Ω's, as `reenact live --mouth-interior generated` (and says which it ran)."""
+    from reenact.eval.evaluate import load_model
+
+    bank, p, target_lm = case
+    folder = weights_factory("guided")
+    outs = {}
+    for interior in ("driver", "generated"):
+        model = load_model(folder, "default", backend="torch", threads=2, mouth_interior=interior)
+        assert f"mouth interior: {interior}" in model.description
+        r = _reenactor(folder, bank.points[p.source_neutral], mouth_interior=interior)
+        r.add_target(astronaut, target_lm)
+        outs[interior] = model.generate(bank, p)
+        live, _ = r.crop_output(bank.points[p.source], driver=bank.crops[p.source])
+        assert np.array_equal(live, outs[interior])
+    assert not np.array_equal(outs["driver"], outs["generated"])  # the source's mouth is open: its interior shows

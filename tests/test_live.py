@@ -275,7 +275,10 @@ def test_face_lost_holds_then_eases_back_to_the_target(warp_weights, driver, tar
 
     drive, _ = driver
     src = _read(drive)
-    r = Reenactor(create_backend("onnx", warp_weights), DlibDetector(), options=ReenactorOptions(hold_s=0.5, ease_s=0.5))
+    # `generated`: the held frame is the last output itself (with `driver` it is made again without the
+    # driver's mouth interior: tests/test_mouth_guide.py)
+    r = Reenactor(create_backend("onnx", warp_weights), DlibDetector(),
+                  options=ReenactorOptions(hold_s=0.5, ease_s=0.5, mouth_interior="generated"))
     tgt = cv2.imread(str(target))
     r.add_target(tgt)
     moving = r(Frame(src[7], 0, 0.0))

@@ -6,18 +6,20 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+from _face_fixtures import shared_data  # noqa: F401
 
 from reenact.eval.expressive import teeth_area
 from reenact.face.align import align_points
 from reenact.face.mouth import (
     MouthGuide,
-    around_mouth,
     driver_mouth_crop,
     jitter_guide,
-    lab_stats,
     match_colour,
     mouth_guide,
+    mouth_skin_mean,
+    paste_interior,
     polygon_mask,
+    skin_ring,
 )
 from reenact.synthetic import open_mouth
 
@@ -75,14 +77,41 @@ def test_the_guide_brings_the_drivers_teeth_into_jgens_mouth(faces):
     assert teeth_area(composite, jgen) < 0.01
 
 
-def test_colour_matching_moves_the_drivers_light_to_the_targets(faces):
+def _lab(bgr: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(np.asarray(bgr, np.uint8).reshape(-1, 1, 3), cv2.COLOR_BGR2LAB).reshape(-1, 3).astype(np.float64)
+
+
+def test_colour_matching_moves_the_drivers_light_toward_the_targets_and_keeps_shadows(faces):
+    from reenact.face.mouth import LIGHT_SHARE
+
     target, L_t, driver, L_s, _, _ = faces
-    src, dst = lab_stats(driver, around_mouth(L_s)), lab_stats(target, around_mouth(L_t))
-    assert abs(src[0][0] - dst[0][0]) > 15  # the driver is darker
-    region = around_mouth(L_s)
-    moved = match_colour(driver[region], src, dst)
-    lab = cv2.cvtColor(moved.reshape(-1, 1, 3), cv2.COLOR_BGR2LAB).reshape(-1, 3).astype(np.float64)
-    np.testing.assert_allclose(lab.mean(0), dst[0], atol=3.0)
+    src, dst = mouth_skin_mean(driver, L_s), mouth_skin_mean(target, L_t)
+    assert dst[0] - src[0] > 15  # the driver is darker
+    gain = (dst[0] / src[0]) ** LIGHT_SHARE
+    moved = _lab(match_colour(driver[skin_ring(L_s)], src, dst)).mean(0)
+    assert moved[0] == pytest.approx(src[0] * gain, abs=3.0)  # the driver's skin lightened toward the target's …
+    assert np.linalg.norm(moved[1:] - dst[1:]) < np.linalg.norm(src[1:] - dst[1:])  # … and its colour moved toward it
+    grey = _lab([[150, 150, 150]])[0]
+    teeth = _lab(match_colour(np.array([[150, 150, 150]], np.uint8), src, dst))[0]  # the dark driver's teeth
+    assert teeth[0] == pytest.approx(grey[0] * gain, rel=0.05)  # lightened by the same ratio
+    assert np.hypot(teeth[1] - 128, teeth[2] - 128) < 12  # still grey-white, not tinted
+    shadow_in = _lab([[40, 30, 60]])[0]
+    shadow = _lab(match_colour(np.array([[40, 30, 60]], np.uint8), src, dst))[0]
+    assert shadow[0] < 60  # a dark mouth corner stays dark …
+    assert np.hypot(*(shadow[1:] - shadow_in[1:])) < 0.5 * np.hypot(*(dst[1:] - src[1:])) + 2  # … and keeps most of its colour
+
+
+def test_the_pasted_interior_shows_the_drivers_teeth_whatever_omega_painted(faces):
+    target, L_t, driver, L_s, _, _ = faces
+    jgen = open_mouth(L_t, 0.3)
+    g = mouth_guide(driver, L_s, jgen, target, L_t)
+    painted = target.copy()
+    painted[polygon_mask(jgen[60:68]) > 0] = (60, 60, 150)  # Ω's own red interior
+    assert teeth_area(painted, jgen) < 0.01
+    out = paste_interior(painted, g)
+    assert teeth_area(out, jgen) > 0.05
+    assert np.array_equal(out[g.mask == 0], painted[g.mask == 0])  # nothing outside J_gen's inner lips
+    assert np.array_equal(paste_interior(painted, MouthGuide.empty()), painted)
 
 
 def test_jitter_keeps_the_mask_and_stays_inside_it(faces):
@@ -100,7 +129,7 @@ def test_the_live_cut_matches_the_full_crop_around_the_mouth(faces):
     kept = cut.any(2)
     assert 0 < kept.mean() < 0.2  # only the mouth area is cut from the frame
     assert np.abs(cut[kept].astype(int) - driver[kept]).max() <= 1
-    assert around_mouth(L_s)[~kept].sum() == 0  # everything the colour match reads is cut
+    assert skin_ring(L_s)[~kept].sum() == 0  # everything the colour match reads is cut
 
 
 def test_the_guide_is_a_guided_config_field_that_old_configs_lack():
@@ -128,11 +157,14 @@ def _reenactor(folder, interior: str, **opts):
                      options=ReenactorOptions(smoothing=False, mouth_interior=interior, **opts))
 
 
-def test_driver_pixels_reach_the_output_only_with_the_driver_interior(faces, weights_factory, astronaut, astronaut_points):
+@pytest.mark.parametrize("trained_with_guide", [True, False], ids=["guide-omega", "nine-channel-omega"])
+def test_driver_pixels_reach_the_output_only_with_the_driver_interior(faces, weights_factory, astronaut, astronaut_points,
+                                                                       trained_with_guide):
+    """Both kinds of Ω: the shipped 9-channel one gets the interior laid over its output too."""
     from reenact.face.landmarks import FaceLandmarks
 
     _, _, _, _, frame, opened = faces
-    folder = weights_factory("guided", mouth_guide=True)
+    folder = weights_factory("guided", mouth_guide=trained_with_guide)
     other = frame.copy()
     other[cv2.fillPoly(np.zeros(frame.shape[:2], np.uint8), [np.round(opened[60:68]).astype(np.int32)], 1) == 1] = (0, 200, 0)
     outs = {}
@@ -144,13 +176,15 @@ def test_driver_pixels_reach_the_output_only_with_the_driver_interior(faces, wei
     assert np.array_equal(*outs["generated"])  # … and with `generated` they never reach it
 
 
-def test_no_driver_pixel_reaches_the_output_when_the_face_is_lost(faces, weights_factory, astronaut, astronaut_points):
+@pytest.mark.parametrize("trained_with_guide", [True, False], ids=["guide-omega", "nine-channel-omega"])
+def test_no_driver_pixel_reaches_the_output_when_the_face_is_lost(faces, weights_factory, astronaut, astronaut_points,
+                                                                  trained_with_guide):
     """After the face is lost (the frames are a bright green screen) the held output is the last face
     made again with a painted interior, then the target's own photo: never the driver's mouth."""
     from reenact.face.landmarks import FaceLandmarks
 
     _, _, _, _, frame, opened = faces
-    folder = weights_factory("guided", mouth_guide=True)
+    folder = weights_factory("guided", mouth_guide=trained_with_guide)
     target_lm = FaceLandmarks(points=astronaut_points, found=True, n_faces=1)
     painted = _reenactor(folder, "generated")
     painted.add_target(astronaut, target_lm)
@@ -205,3 +239,34 @@ def test_an_omega_with_the_guide_exports_to_onnx_and_matches_torch(weights_facto
         assert np.abs(onnx_b.omega(x) - torch_b.omega(x)).max() <= 1e-4
     with pytest.raises(Exception, match="13|channel|shape"):
         create_backend("onnx", folder).omega(np.zeros((1, 9, 256, 256), np.float32))  # a 9-channel input is refused
+
+
+def test_live_output_with_the_shipped_weights_shows_the_drivers_teeth(faces, astronaut_points, shared_data):  # noqa: F811
+    """End to end through the Reenactor with the shipped (9-channel) weights and the full-resolution
+    paste-back, onto a closed-mouth London photo: the driver opens their mouth over white teeth; dlib
+    re-detects the output, and the evaluation's teeth measure finds at least half the driver's teeth
+    area with ``driver``, next to none with ``generated`` (Ω alone paints no teeth)."""
+    from reenact.face.landmarks import create_detector
+    from reenact.inference.backend import create_backend
+    from reenact.inference.reenactor import Reenactor, ReenactorOptions
+    from reenact.paths import WEIGHTS_DIR
+
+    _, _, _, _, frame, opened = faces
+    det = create_detector("dlib")
+    target = cv2.imread(str(shared_data / "london" / "neutral" / "063.jpg"))
+    target_lm = det.detect(target)
+    assert target_lm.found and teeth_area(target, target_lm.points) == 0  # a closed mouth
+    backend = create_backend("torch", WEIGHTS_DIR, device="cpu", threads=2)
+    driver_teeth = teeth_area(frame, det.detect(frame).points)
+    assert driver_teeth > 0.05
+    areas = {}
+    for interior in ("driver", "generated"):
+        r = Reenactor(backend, None, neutral=align_points(astronaut_points).to_crop(astronaut_points),
+                      options=ReenactorOptions(smoothing=False, mouth_interior=interior))
+        r.add_target(target, target_lm)
+        out = r.from_landmarks(opened, 0.0, image=frame)
+        lm = det.detect(out)
+        assert lm.found
+        areas[interior] = teeth_area(out, lm.points)
+    assert areas["driver"] >= 0.5 * driver_teeth, (areas, driver_teeth)
+    assert areas["generated"] < 0.2 * driver_teeth, (areas, driver_teeth)

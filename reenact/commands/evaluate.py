@@ -42,6 +42,9 @@ def default_data() -> Path | None:
 @click.option("--backend", type=click.Choice(["torch", "onnx"]), default="torch", show_default=True,
               help="Runs Φ and Ω (onnx needs `reenact export`; pix2pix always runs on torch).")
 @click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True, help="CPU threads for the networks.")
+@click.option("--mouth-interior", type=click.Choice(["driver", "generated"]), default="driver", show_default=True,
+              help="The guided default's mouth interior, as `reenact live --mouth-interior`: the driver's own, "
+                   "colour-matched and laid in the generated mouth, or Ω's.")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Folder for eval.json, eval.md, pairs.csv (every pair's measures), cases.csv (every expressive case's), grid*.png, curves.png.")
 @click.option("--json", "json_out", type=click.Path(path_type=Path), default=None, help="Also write the JSON here.")
@@ -50,7 +53,7 @@ def default_data() -> Path | None:
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
 def evaluate(weights: Path | None, paper_weights: Path | None, pix2pix_weights: Path | None, data: Path | None,
              split: str, max_pairs: int | None, sets_: str, expressive_cases: int, expressive_frames: int | None,
-             backend: str, threads: int, out: Path | None, json_out: Path | None,
+             backend: str, threads: int, mouth_interior: str, out: Path | None, json_out: Path | None,
              cache_dir: Path | None, seed: int, no_progress: bool) -> int:
     """Evaluate a model on photo pairs (cross-identity), video pairs (self-reenactment) and
     expressive drivers run through the live path.
@@ -90,7 +93,7 @@ def evaluate(weights: Path | None, paper_weights: Path | None, pix2pix_weights: 
         raise InputError(f"--data {data} is not a folder")
     run = run_eval(weights, data, split, paper_weights, pix2pix_weights, max_pairs, cache_dir,
                    progress=not no_progress, backend=backend, threads=threads, seed=seed, sets=sets,
-                   expressive_cases=expressive_cases, expressive_frames=expressive_frames)
+                   expressive_cases=expressive_cases, expressive_frames=expressive_frames, mouth_interior=mouth_interior)
     click.echo(report_markdown(run.results))
     if json_out:
         report.write_json(json_out, run.results)

@@ -31,9 +31,9 @@ _OPTIONS = (
                  help="CPU threads for inference (OpenCV gets half)."),
     click.option("--device", default=None, help="Backend device: cpu | cuda (backend default when omitted)."),
     click.option("--mouth-interior", type=click.Choice(["driver", "generated"]), default="driver", show_default=True,
-                 help="Weights trained with the mouth guide: 'driver' shows your own mouth interior (teeth, tongue), "
-                      "warped into the target's lips and colour-matched — your mouth's pixels reach the output; "
-                      "'generated' lets the network paint it. No pixel of yours is shown once your face is lost."),
+                 help="Guided weights: 'driver' shows your own mouth interior (teeth, tongue), warped into the "
+                      "target's lips and colour-matched — your mouth's pixels reach the output; 'generated' lets "
+                      "the network paint it (no teeth). No pixel of yours is shown once your face is lost."),
 )
 
 

@@ -68,12 +68,14 @@ class Model:
     pix2pix: bool = False
     description: str = ""
     backend: object | None = None  # the Backend itself (the expressive sets run it live); None for pix2pix
+    mouth_interior: str = "driver"  # guided: the driver's interior laid in J_gen's mouth, or Ω's own ("generated")
 
     def generate(self, bank: FaceBank, p: Pair, jgen_override: np.ndarray | None = None) -> np.ndarray:
         """The generated crop for a pair; ``jgen_override`` replaces Φ's J_gen (the oracle)."""
         return generate_crop(self.cfg, self.phi, self.omega, bank.crops[p.target], bank.points[p.target],
                              bank.points[p.source], bank.points[p.source_neutral],
-                             jgen=jgen_override, pix2pix=self.pix2pix, driver=bank.crops[p.source]).crop()
+                             jgen=jgen_override, pix2pix=self.pix2pix,
+                             driver=bank.crops[p.source] if self.mouth_interior == "driver" else None).crop()
 
 
 def _folder_config(folder: Path) -> tuple[object, bool]:
@@ -85,7 +87,8 @@ def _folder_config(folder: Path) -> tuple[object, bool]:
     return cfg, baseline_of(json.loads((folder / CONFIG_NAME).read_text())) == PIX2PIX
 
 
-def load_model(folder: str | os.PathLike, role: str = "default", backend: str = "torch", threads: int = 2) -> Model:
+def load_model(folder: str | os.PathLike, role: str = "default", backend: str = "torch", threads: int = 2,
+               mouth_interior: str = "driver") -> Model:
     """Load a weights folder for one role: ``default``, ``paper`` (must be the paper variant) or
     ``pix2pix`` (a folder written by ``reenact train omega --pix2pix``).
 
@@ -109,7 +112,8 @@ def load_model(folder: str | os.PathLike, role: str = "default", backend: str = 
     from reenact.inference.backend import create_backend
 
     be = create_backend(backend, folder, device="cpu", threads=threads)
-    return Model(be.cfg, be.phi, be.omega, folder, False, be.describe(), be)
+    desc = be.describe() + (f"; mouth interior: {mouth_interior}" if be.cfg.variant == "guided" else "")
+    return Model(be.cfg, be.phi, be.omega, folder, False, desc, be, mouth_interior)
 
 
 def _torch_omega_only(folder: Path, cfg: object, threads: int) -> Model:
@@ -333,13 +337,13 @@ def evaluate(weights: str | os.PathLike, data: str | os.PathLike, split: str = "
              max_pairs: int | None = None, cache_dir: str | os.PathLike | None = None, progress: bool = True,
              out_dir: str | os.PathLike | None = None, backend: str = "torch", threads: int = 2,
              seed: int = 0, sets: tuple[str, ...] = ALL_SETS, expressive_cases: int = EXPRESSIVE_CASES,
-             expressive_frames: int | None = None) -> EvalResults:
+             expressive_frames: int | None = None, mouth_interior: str = "driver") -> EvalResults:
     """Run every method on the split's sets; returns the typed results (``to_dict``: eval.json).
 
     With ``out_dir``: eval.json, eval.md, grid PNGs and the training curves are written there.
     """
     run = run_eval(weights, data, split, paper_weights, pix2pix_weights, max_pairs, cache_dir, progress,
-                   backend, threads, seed, sets, expressive_cases, expressive_frames)
+                   backend, threads, seed, sets, expressive_cases, expressive_frames, mouth_interior)
     if out_dir is not None:
         write_outputs(run, Path(out_dir), Path(weights))
     return run.results
@@ -357,9 +361,10 @@ def _check_run_args(split: str, max_pairs: int | None, sets: tuple[str, ...], ex
         raise InputError(f"expressive_cases must be >= 1, got {expressive_cases}")
 
 
-def _load_models(weights, paper_weights, pix2pix_weights, backend: str, threads: int) -> tuple[dict[str, Model], dict[str, str]]:
+def _load_models(weights, paper_weights, pix2pix_weights, backend: str, threads: int,
+                 mouth_interior: str = "driver") -> tuple[dict[str, Model], dict[str, str]]:
     """The default model and the optional ones, and why each optional one is left out."""
-    models = {"default": load_model(weights, "default", backend, threads)}
+    models = {"default": load_model(weights, "default", backend, threads, mouth_interior)}
     skipped: dict[str, str] = {}
     if paper_weights:
         models["paper"] = load_model(paper_weights, "paper", backend, threads)
@@ -390,15 +395,19 @@ def run_eval(weights: str | os.PathLike, data: str | os.PathLike, split: str = "
              paper_weights: str | os.PathLike | None = None, pix2pix_weights: str | os.PathLike | None = None,
              max_pairs: int | None = None, cache_dir: str | os.PathLike | None = None, progress: bool = True,
              backend: str = "torch", threads: int = 2, seed: int = 0, sets: tuple[str, ...] = ALL_SETS,
-             expressive_cases: int = EXPRESSIVE_CASES, expressive_frames: int | None = None) -> EvalRun:
+             expressive_cases: int = EXPRESSIVE_CASES, expressive_frames: int | None = None,
+             mouth_interior: str = "driver") -> EvalRun:
     """The evaluation itself (see :func:`evaluate`); weights are checked before any data is read.
 
     ``sets``: which of :data:`ALL_SETS` to run; an expressive set whose data is absent is left out
     with a one-line note (``skipped``). ``expressive_cases``: targets per expressive set;
     ``expressive_frames``: cut each expressive driver to its first frames (a quick check).
+    ``mouth_interior``: the guided default's mouth interior, as `reenact live --mouth-interior`.
     """
     _check_run_args(split, max_pairs, sets, expressive_cases)
-    models, skipped = _load_models(weights, paper_weights, pix2pix_weights, backend, threads)
+    if mouth_interior not in ("driver", "generated"):
+        raise InputError(f"unknown mouth interior {mouth_interior!r}; expected driver or generated")
+    models, skipped = _load_models(weights, paper_weights, pix2pix_weights, backend, threads, mouth_interior)
     default = models["default"]
     bank = build_bank(data, cache_dir=cache_dir, seed=seed, progress=progress)
     pair_sets = {k: v for k, v in select_pairs(bank, split, max_pairs, seed).items() if k in sets}
@@ -443,7 +452,8 @@ def run_eval(weights: str | os.PathLike, data: str | os.PathLike, split: str = "
                 bar.set_postfix_str(what)
                 bar.update(1)
 
-            live, case_rows, grids = run_sets(cases, live_backends(models), scorer.det_full, threads, step)
+            live, case_rows, grids = run_sets(cases, live_backends(models), scorer.det_full, threads, step,
+                                              {default.cfg.variant: mouth_interior})
         results.update(live)
     if not results:
         why = ([no_pairs] if pair_sets else []) + [f"{k}: {v}" for k, v in skipped.items() if k in sets]

@@ -280,8 +280,11 @@ def track_driver(driver: Driver, detector) -> DriverTrack:
     return track
 
 
-def run_case(case: Case, backend, track: DriverTrack, detector, threads: int) -> tuple[dict, list[np.ndarray]]:
-    """One case through the live per-frame processor; its figures (``KEYS``) and the grid's output cells."""
+def run_case(case: Case, backend, track: DriverTrack, detector, threads: int,
+             mouth_interior: str = "generated") -> tuple[dict, list[np.ndarray]]:
+    """One case through the live per-frame processor; its figures (``KEYS``) and the grid's output cells.
+
+    ``mouth_interior``: `reenact live --mouth-interior` (guided weights; the warp baseline keeps "generated")."""
     from reenact.face.dlib_detector import face_descriptor
     from reenact.live.capture import Frame
     from reenact.session import SessionConfig, open_pipeline
@@ -294,7 +297,7 @@ def run_case(case: Case, backend, track: DriverTrack, detector, threads: int) ->
     level = session_log.level
     with tempfile.TemporaryDirectory() as cal:  # an empty profile folder: automatic calibration, as a first run
         config = SessionConfig(targets=(case.target,), source=drv.name, outputs=("null",), calibration_dir=cal,
-                               auto_calibrate=True, threads=threads)
+                               auto_calibrate=True, threads=threads, mouth_interior=mouth_interior)
         proc = open_pipeline(config, say=log.debug, backend=backend).processor
         box = _face_box(proc.reenactor.target.points, proc.reenactor.target.image.shape)
         pts, teeth, dist, cells = [], [], [], {}
@@ -361,8 +364,11 @@ def mean_scores(rows: list[dict[str, float]], **extra) -> ExpressiveScores:
 
 
 def run_sets(cases: dict[str, list[Case]], backends: dict, detector, threads: int = 2,
-             on_case: Callable[[str], None] | None = None) -> tuple[dict, list[dict], dict]:
+             on_case: Callable[[str], None] | None = None,
+             interiors: dict[str, str] | None = None) -> tuple[dict, list[dict], dict]:
     """Every method (``backends``: name -> Backend, table order) on every case of every set.
+
+    ``interiors``: method -> `reenact live --mouth-interior` (methods not named: "generated").
 
     Returns ({set: SetResult}, one row per (set, method, case) for pairs.csv, and {set: the first
     case's grid: (row labels, driver cells, {method: output cells})}).
@@ -381,7 +387,7 @@ def run_sets(cases: dict[str, list[Case]], backends: dict, detector, threads: in
             track = tracks[drv.name]
             refs.setdefault(drv.name, driver_reference(track, drv.hold))
             for name, backend in backends.items():
-                row, cells = run_case(case, backend, track, detector, threads)
+                row, cells = run_case(case, backend, track, detector, threads, (interiors or {}).get(name, "generated"))
                 if on_case is not None:
                     on_case(f"{set_name} {name} {case.target_key}")
                 per_method[name].append(row)

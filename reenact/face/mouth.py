@@ -1,10 +1,12 @@
 """The mouth-interior guide (issue 17): the driver's own mouth interior, placed where J_gen opens the mouth.
 
 A warp of the closed-mouth target photo has no teeth to move, and Ω cannot learn teeth from so
-little data; so, as peers do (DESIGN.md), Ω is given the driver's interior to blend: the pixels
-inside the driver's inner lips (points 60-67 of the driver's canonical crop) warped
-piecewise-affine into J_gen's inner-lip polygon, colour-matched to the target (in L*a*b* over the
-lips and the skin around them: lightness by mean and standard deviation, colour by the mean), with an anti-aliased mask of the polygon.
+little data; so, as peers do (DESIGN.md), the driver's own interior is used: the pixels inside the
+driver's inner lips (points 60-67 of the driver's canonical crop) warped piecewise-affine into
+J_gen's inner-lip polygon, colour-matched to the target (``match_colour``, from the skin around
+each mouth), with an anti-aliased mask of the polygon. An Ω trained with the guide gets it as
+input channels; with ``--mouth-interior driver`` it is also laid over the output inside the mask
+(``paste_interior``), since Ω alone (with or without the guide) painted a blurred grey interior.
 With the driver's mouth closed (or no driver crop: no face, or ``--mouth-interior generated``)
 the guide is empty: zero image, zero mask.
 
@@ -26,10 +28,16 @@ OUTER = slice(48, 60)
 #: The driver's inner-lip opening (over the eye distance; ``topology.mouth_opening``) below which
 #: there is no interior to show, and above which the guide is at full strength (a linear ramp between).
 OPEN_FROM, OPEN_FULL = 0.03, 0.06
-#: The colour-matching region: the outer-lip polygon scaled by this about its centre, less the interior.
+#: The colour-matching region: the outer-lip polygon scaled by this about its centre, less the lips.
 AROUND = 1.5
-#: Bounds of the per-channel standard-deviation ratio of the colour match (a flat region would blow it up).
-STD_RATIO = (0.5, 2.0)
+#: Bounds of the colour match's lightness ratio (a driver lit very differently from the target).
+GAIN = (0.4, 2.5)
+#: How much of the skins' difference the colour match applies: the lightness ratio's exponent and the
+#: share of the a*/b* shift. The skin around the mouth differs between people as well as between
+#: lights, and teeth do not follow skin tone: the full ratio made a dark-skinned driver's teeth glare
+#: white on a light-skinned target and greyed a light-skinned driver's on a dark one (val photo grid).
+LIGHT_SHARE = 0.5
+COLOUR_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -90,41 +98,41 @@ def _around_polygon(points: np.ndarray) -> np.ndarray:
     return c + AROUND * (outer - c)
 
 
-def around_mouth(points: np.ndarray, size: int = 256) -> np.ndarray:
-    """bool [size,size]: the lips and the skin around them (outer lips scaled by ``AROUND``), less the interior."""
+def skin_ring(points: np.ndarray, size: int = 256) -> np.ndarray:
+    """bool [size,size]: the skin around the mouth (the outer lips scaled by ``AROUND``), less the lips and the interior."""
     p = np.asarray(points, np.float64)
-    return (polygon_mask(_around_polygon(p), size) > 0.5) & ~(polygon_mask(p[INNER], size) > 0.5)
+    return (polygon_mask(_around_polygon(p), size) > 0.5) & ~(polygon_mask(p[OUTER], size) > 0.5)
 
 
-def mouth_lab_stats(image: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``lab_stats`` over ``around_mouth``, computed inside the region's box only (the per-frame cost)."""
+def mouth_skin_mean(image: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """The mean L*a*b* colour (OpenCV's 8-bit scale) of ``skin_ring``, float32 [3], computed inside
+    the ring's box only (the per-frame cost)."""
     p = np.asarray(points, np.float64)
     ring = _around_polygon(p)
     box = _box(ring, image.shape[0], pad=1)
-    region = (polygon_mask(ring, box=box) > 0.5) & ~(polygon_mask(p[INNER], box=box) > 0.5)
+    region = (polygon_mask(ring, box=box) > 0.5) & ~(polygon_mask(p[OUTER], box=box) > 0.5)
+    if not region.any():
+        raise ValueError("mouth_skin_mean: empty region")
     x0, y0, x1, y1 = box
-    return lab_stats(image[y0:y1, x0:x1], region)
+    return cv2.cvtColor(image[y0:y1, x0:x1], cv2.COLOR_BGR2LAB)[region].astype(np.float32).mean(0)
 
 
-def lab_stats(image: np.ndarray, region: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel mean and standard deviation in L*a*b* (OpenCV's 8-bit scale) over a bool region."""
-    ys, xs = np.nonzero(region)
-    if ys.size == 0:
-        raise ValueError("lab_stats: empty region")
-    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
-    lab = cv2.cvtColor(image[y0:y1, x0:x1], cv2.COLOR_BGR2LAB).astype(np.float32)[region[y0:y1, x0:x1]]
-    return lab.mean(0), lab.std(0)
-
-
-def match_colour(pixels: np.ndarray, src: tuple[np.ndarray, np.ndarray], dst: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-    """BGR uint8 pixels [...,3] moved from ``src``'s L*a*b* mean/std to ``dst``'s: lightness by mean and std
-    (the ratio bounded), colour (a*, b*) by the mean only — scaling colour by the lips' spread would push
-    teeth, less red than the lips, to green."""
+def match_colour(pixels: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """BGR uint8 pixels [...,3] from the driver's light toward the target's, given each one's skin colour
+    around the mouth (``mouth_skin_mean``, L*a*b*): lightness scaled by the skins' ratio (bounded by
+    ``GAIN``) to the power ``LIGHT_SHARE``; colour (a*, b*) moved by ``COLOUR_SHARE`` of the skins'
+    difference, in proportion to the pixel's lightness, so shadows keep their own colour. Moving
+    every pixel by the same L*a*b* offset (the first version) greyed teeth on light targets and
+    turned the dark corners of the mouth blue; a per-channel RGB gain tinted teeth with the
+    difference between the two people's skin tones.
+    """
     shape = pixels.shape
     lab = cv2.cvtColor(pixels.reshape(-1, 1, 3), cv2.COLOR_BGR2LAB).astype(np.float32).reshape(-1, 3)
-    ratio = np.ones(3, np.float32)
-    ratio[0] = np.clip(dst[1][0] / max(float(src[1][0]), 1e-3), *STD_RATIO)
-    lab = np.clip((lab - src[0]) * ratio + dst[0], 0, 255).astype(np.uint8)
+    src, dst = np.asarray(src, np.float32), np.asarray(dst, np.float32)
+    w = np.clip(lab[:, :1] / max(float(src[0]), 1.0), 0.0, 1.0)
+    lab[:, 0] *= float(np.clip(dst[0] / max(float(src[0]), 1.0), *GAIN)) ** LIGHT_SHARE
+    lab[:, 1:] += COLOUR_SHARE * w * (dst[1:] - src[1:])
+    lab = np.clip(lab + 0.5, 0, 255).astype(np.uint8)
     return cv2.cvtColor(lab.reshape(-1, 1, 3), cv2.COLOR_LAB2BGR).reshape(shape)
 
 
@@ -144,14 +152,14 @@ def _fan(points: np.ndarray) -> np.ndarray:
 
 
 def mouth_guide(driver_crop: np.ndarray | None, L_s: np.ndarray, jgen: np.ndarray, target_crop: np.ndarray,
-                L_t: np.ndarray, target_stats: tuple[np.ndarray, np.ndarray] | None = None) -> MouthGuide:
+                L_t: np.ndarray, target_skin: np.ndarray | None = None) -> MouthGuide:
     """The driver's mouth interior warped into J_gen's inner lips and colour-matched to the target.
 
     ``driver_crop``: the driver's frame in the canonical crop (where ``L_s`` are its points), or
     None: no guide. Only pixels inside J_gen's inner-lip polygon are kept (zero elsewhere), so
     nothing of the driver outside their mouth ever reaches Ω. The warp is piecewise affine over a
     fan of the inner-lip polygon; all the work is done in the polygon's box (well under a ms).
-    ``target_stats``: ``mouth_lab_stats(target_crop, L_t)`` when already computed (once per target, live).
+    ``target_skin``: ``mouth_skin_mean(target_crop, L_t)`` when already computed (once per target, live).
     """
     size = target_crop.shape[0]
     gate = opening_gate(L_s) if driver_crop is not None else 0.0
@@ -168,12 +176,24 @@ def mouth_guide(driver_crop: np.ndarray | None, L_s: np.ndarray, jgen: np.ndarra
     if not alpha.any():
         return MouthGuide.empty(size)
     patch = warp_image(driver_crop, Mesh(_fan(L_s), _fan(jgen), _FAN), shape=(y1 - y0, x1 - x0), offset=(x0, y0))
-    if target_stats is None:
-        target_stats = mouth_lab_stats(target_crop, L_t)
-    patch = match_colour(patch, mouth_lab_stats(driver_crop, L_s), target_stats)
+    if target_skin is None:
+        target_skin = mouth_skin_mean(target_crop, L_t)
+    patch = match_colour(patch, mouth_skin_mean(driver_crop, L_s), target_skin)
     alpha *= gate
     patch[alpha <= 0] = 0
     return MouthGuide(patch, alpha, box, size)
+
+
+def paste_interior(crop: np.ndarray, guide: MouthGuide) -> np.ndarray:
+    """``crop`` (uint8 [size,size,3]) with the guide's interior laid over it in its mask: what
+    ``--mouth-interior driver`` shows inside J_gen's inner lips, whatever Ω painted there."""
+    if not guide.shown:
+        return crop
+    out = crop.copy()
+    x0, y0, x1, y1 = guide.box
+    a = guide.alpha[..., None]
+    out[y0:y1, x0:x1] = np.clip(out[y0:y1, x0:x1] * (1.0 - a) + guide.patch * a + 0.5, 0, 255).astype(np.uint8)
+    return out
 
 
 def driver_mouth_crop(image: np.ndarray, to_crop: np.ndarray, L_s: np.ndarray, size: int = 256) -> np.ndarray:
@@ -204,5 +224,5 @@ def jitter_guide(guide: MouthGuide, rng: np.random.Generator, gain: float = 0.15
     return MouthGuide(patch, guide.alpha, guide.box, guide.size)
 
 
-__all__ = ["MouthGuide", "around_mouth", "driver_mouth_crop", "jitter_guide", "lab_stats", "match_colour", "mouth_guide",
-           "mouth_lab_stats", "opening_gate", "polygon_mask"]
+__all__ = ["MouthGuide", "driver_mouth_crop", "jitter_guide", "match_colour", "mouth_guide", "mouth_skin_mean",
+           "opening_gate", "paste_interior", "polygon_mask", "skin_ring"]

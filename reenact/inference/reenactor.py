@@ -20,7 +20,7 @@ from reenact.errors import InputError, NoFaceError
 from reenact.face.align import Alignment, align_points, apply, invert, similarity
 from reenact.face.eyes import closed_eyes, draw_lashes, lid_amounts, paint_lids
 from reenact.face.landmarks import FaceLandmarks, LandmarkDetector, check_image
-from reenact.face.mouth import driver_mouth_crop, mouth_lab_stats
+from reenact.face.mouth import driver_mouth_crop, mouth_skin_mean
 from reenact.face.topology import TEMPLATE_256
 from reenact.face.warp import image_mesh, warp_image
 from reenact.generate import Generated, generate_crop
@@ -70,9 +70,10 @@ class ReenactorOptions:
     # (width, height) of the largest picture the output shows (the virtual camera's 1280x720): a
     # larger target photo is scaled down to fit it once, when loaded. None: use the photo as it is.
     output_size: tuple[int, int] | None = None
-    # Weights trained with the mouth guide (ModelConfig.mouth_guide): "driver" gives Ω the actor's own
-    # mouth interior (their pixels reach the output, inside the mouth only), "generated" gives it none
-    # (Ω paints the interior). Weights without the guide always paint it.
+    # Guided weights: "driver" lays the actor's own mouth interior, colour-matched, into J_gen's
+    # inner lips (their pixels reach the output, inside the mouth only; Ω trained with the mouth
+    # guide also gets it as input); "generated" shows the interior Ω paints. The paper variant
+    # always paints it.
     mouth_interior: str = "driver"
 
     def __post_init__(self) -> None:
@@ -148,8 +149,8 @@ def prepare_target(image: np.ndarray, detector: LandmarkDetector, cfg, landmarks
     t = Target(image, points, al, crop, cpts, roi, _feather_mask(), lm.n_faces, photo_size=(w, h))
     if cfg.variant == "paper":
         t.net["L_t"] = raster(cfg, cpts)[None]  # [1,1,256,256]
-    if getattr(cfg, "mouth_guide", False):
-        t.net["mouth_stats"] = mouth_lab_stats(crop, cpts)  # the mouth guide's colour target
+    if cfg.variant == "guided":
+        t.net["mouth_skin"] = mouth_skin_mean(crop, cpts)  # the mouth guide's colour target
     if cfg.variant == "guided":  # what a shut lid covers: the eyes inpainted, in the crop and the output image
         t.net["closed"] = closed_eyes(crop, cpts)
         t.net["closed_image"] = closed_eyes(image, points, _crop_scale(al))
@@ -284,8 +285,9 @@ class Reenactor:
 
     @property
     def uses_driver_mouth(self) -> bool:
-        """Whether Ω is given the driver's mouth interior (weights with the guide, ``mouth_interior='driver'``)."""
-        return bool(getattr(self.cfg, "mouth_guide", False)) and self.options.mouth_interior == "driver"
+        """Whether the driver's mouth interior is used (guided weights, ``mouth_interior='driver'``): laid into
+        J_gen's mouth over Ω's output, and given to Ω as well when it was trained with the guide."""
+        return self.cfg.variant == "guided" and self.options.mouth_interior == "driver"
 
     def _drop_driver_mouth(self) -> None:
         """The held output, made again with Ω painting the mouth, when the last one showed the driver's."""
@@ -340,14 +342,14 @@ class Reenactor:
     def _run_networks(self, tg: Target, L_s: np.ndarray, **kw) -> Generated:
         """Φ and Ω for the current target through the one generation path live and eval share."""
         return generate_crop(self.cfg, self.backend.phi, self.backend.omega, tg.crop, tg.crop_points, L_s,
-                             self.neutral, L_t_image=tg.net.get("L_t"), target_mouth_stats=tg.net.get("mouth_stats"),
+                             self.neutral, L_t_image=tg.net.get("L_t"), target_mouth_skin=tg.net.get("mouth_skin"),
                              target_closed=tg.net.get("closed"), **kw)
 
     def _generate(self, tg: Target, L_s: np.ndarray, driver: np.ndarray | None = None) -> np.ndarray:
         g = self._run_networks(tg, L_s, timings=self.timings, driver=driver)
         t2 = time.perf_counter()
         if self.cfg.variant == "guided":
-            out = self._paste_guided(tg, g.jgen, g.out)
+            out = self._paste_guided(tg, g.jgen, g.out, g.guide)
         else:
             out = self._paste_paper(tg, from_net(g.out))
         self.timings["paste"] = (time.perf_counter() - t2) * 1000
@@ -355,7 +357,7 @@ class Reenactor:
 
     # ------------------------------------------------------------------ paste-back
 
-    def _paste_guided(self, tg: Target, jgen: np.ndarray, head: np.ndarray) -> np.ndarray:
+    def _paste_guided(self, tg: Target, jgen: np.ndarray, head: np.ndarray, guide=None) -> np.ndarray:
         """Warp the target (at output size) with the same triangles, add the upscaled residual in the mask."""
         x0, y0, x1, y1 = tg.roi
         jgen_image = tg.align.to_image(jgen)
@@ -376,7 +378,10 @@ class Reenactor:
         M[:, 2] -= (x0, y0)
         up = cv2.warpAffine(delta.astype(np.float32), M, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
         out = tg.image.copy()
-        out[y0:y1, x0:x1] = np.clip(region.astype(np.float32) + up, 0, 255).astype(np.uint8)
+        res = region.astype(np.float32) + up
+        if guide is not None and guide.shown:
+            _lay_interior(res, guide, M)
+        out[y0:y1, x0:x1] = np.clip(res, 0, 255).astype(np.uint8)
         return out
 
     def _paste_paper(self, tg: Target, gen: np.ndarray) -> np.ndarray:
@@ -412,6 +417,28 @@ class Reenactor:
         T = np.vstack([tg.align.Minv, [0, 0, 1]]) @ np.linalg.inv(G) @ np.vstack([tg.align.M, [0, 0, 1]])
         h, w = out.shape[:2]
         return cv2.warpAffine(out, T[:2], (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def _lay_interior(region: np.ndarray, guide, crop_to_region: np.ndarray) -> None:
+    """Lay the mouth guide's interior (``--mouth-interior driver``) over ``region`` (float32 [h,w,3],
+    changed in place) at output resolution: the guide's patch and mask, premultiplied, warped from
+    the crop by ``crop_to_region`` into the few output pixels they cover."""
+    gx0, gy0, gx1, gy1 = guide.box
+    corners = apply(crop_to_region, np.array([[gx0, gy0], [gx1, gy0], [gx1, gy1], [gx0, gy1]], np.float32))
+    h, w = region.shape[:2]
+    x0, y0 = np.maximum(np.floor(corners.min(0)).astype(int) - 1, 0)
+    x1, y1 = np.minimum(np.ceil(corners.max(0)).astype(int) + 2, (w, h))
+    if x1 <= x0 or y1 <= y0:
+        return
+    M = np.asarray(crop_to_region, np.float64).copy()
+    M[:, 2] += M[:, :2] @ (gx0, gy0) - (x0, y0)  # patch pixels -> the sub-rectangle
+    a = guide.alpha[..., None]
+    size = (int(x1 - x0), int(y1 - y0))
+    rgb = cv2.warpAffine(guide.patch.astype(np.float32) * a, M, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    alpha = cv2.warpAffine(guide.alpha, M, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)[..., None]
+    sub = region[y0:y1, x0:x1]
+    sub *= 1.0 - alpha
+    sub += rgb
 
 
 def _match_colour(gen: np.ndarray, ref: np.ndarray, mask: np.ndarray) -> np.ndarray:
