@@ -270,3 +270,13 @@ def test_live_output_with_the_shipped_weights_shows_the_drivers_teeth(faces, ast
         areas[interior] = teeth_area(out, lm.points)
     assert areas["driver"] >= 0.5 * driver_teeth, (areas, driver_teeth)
     assert areas["generated"] < 0.2 * driver_teeth, (areas, driver_teeth)
+
+
+def test_the_session_says_whose_mouth_interior_it_shows():
+    from reenact.config import model_config
+    from reenact.session import mouth_interior_line
+
+    shipped = model_config("guided", "lite")  # no guide channels: the interior is still laid in
+    assert "your own mouth's pixels" in mouth_interior_line(shipped, "driver")
+    assert "generated" in mouth_interior_line(shipped, "generated")
+    assert "paper variant" in mouth_interior_line(model_config("paper", "lite"), "driver")

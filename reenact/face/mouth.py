@@ -34,10 +34,11 @@ AROUND = 1.5
 GAIN = (0.4, 2.5)
 #: How much of the skins' difference the colour match applies: the lightness ratio's exponent and the
 #: share of the a*/b* shift. The skin around the mouth differs between people as well as between
-#: lights, and teeth do not follow skin tone: the full ratio made a dark-skinned driver's teeth glare
-#: white on a light-skinned target and greyed a light-skinned driver's on a dark one (val photo grid).
+#: lights, and teeth do not follow skin tone: the full lightness ratio made a dark-skinned driver's
+#: teeth glare white on a light-skinned target and greyed a light-skinned driver's on a dark one
+#: (validation photo grid); the colour shift in full keeps warm-lit teeth from staying yellow on a pale face.
 LIGHT_SHARE = 0.5
-COLOUR_SHARE = 0.5
+COLOUR_SHARE = 1.0
 
 
 @dataclass(frozen=True)
