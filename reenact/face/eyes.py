@@ -86,14 +86,10 @@ def retarget_eyes(jgen: np.ndarray, L_t: np.ndarray, L_s: np.ndarray, J_s: np.nd
 #: stay visible, so a closing eye is faded to the target's own skin, inpainted where the eye was, and
 #: a lash line is drawn along the closed lid. dlib reads a shut eye at ~0.4-0.5 of its open gap.
 LID_FROM, LID_FULL = 0.7, 0.45
-#: How far above the open eye's upper lid points a shut lid's skin reaches, in lid gaps.
-LID_LIFT = 0.35
-#: The lash line's colour (BGR), opacity and width (crop px at 256²). At 1.2 px dlib often put a
-#: painted shut eye's upper lid on the faint arc of the open lid above it (CREMA-D on a test
-#: target: re-detected at 0.84 of open); at 2.0 px it finds the lids on the line.
+#: The lash line's colour (BGR), opacity and width (crop px at 256²).
 LASH_COLOUR = (45, 40, 50)
 LASH_OPACITY = 0.8
-LASH_WIDTH = 2.0
+LASH_WIDTH = 1.2
 LASH_HEIGHT = 0.35  # where the line runs between the lower lid (0) and the upper (1)
 
 
@@ -105,26 +101,17 @@ def lid_amounts(jgen: np.ndarray, L_t: np.ndarray) -> np.ndarray:
 
 
 def eye_region(points: np.ndarray, eye: int, shape: tuple[int, int], scale: float = 1.0) -> tuple[np.ndarray, tuple[int, int, int, int]]:
-    """A feathered mask over one eye (its outline, the upper lid raised by ``LID_LIFT`` of the eye's gap,
-    grown by ~2.5 px at 256², ``scale`` times that in other pixels), float32 in [0,1], and its box
-    x0, y0, x1, y1 inside ``shape`` (height, width)."""
+    """A feathered mask over one eye (its outline grown by ~2.5 px at 256², ``scale`` times that in other
+    pixels), float32 in [0,1], and its box x0, y0, x1, y1 inside ``shape`` (height, width)."""
     lo, hi = (36, 42) if eye == 0 else (42, 48)
     p = np.asarray(points, np.float64)[lo:hi]
     pad = int(np.ceil(6 * scale))
     h, w = shape
     x0, y0 = max(0, int(np.floor(p[:, 0].min())) - pad), max(0, int(np.floor(p[:, 1].min())) - pad)
     x1, y1 = min(w, int(np.ceil(p[:, 0].max())) + pad + 1), min(h, int(np.ceil(p[:, 1].max())) + pad + 1)
-    # the upper lid's margin and lashes lie above dlib's lid points: the open eye's upper points lifted
-    # by LID_LIFT of its gap, so that a shut lid covers them (else their arc stays, and reads as an open lid)
-    down = _down(p, (0, 3))  # the eye's own six points: corners 0 and 3, upper lid 1-2, lower 5-4
-    gap = max(float(np.mean([(p[5] - p[1]) @ down, (p[4] - p[2]) @ down])), 1.0)
-    q = p.copy()
-    q[[1, 2]] -= LID_LIFT * gap * down
-    y0 = max(0, int(np.floor(q[:, 1].min())) - pad)
     m = np.zeros((max(0, y1 - y0), max(0, x1 - x0)), np.uint8)
     if m.size:
         cv2.fillPoly(m, [np.round((p - (x0, y0)) * 16).astype(np.int32)], 255, cv2.LINE_AA, shift=4)
-        cv2.fillPoly(m, [np.round((q - (x0, y0)) * 16).astype(np.int32)], 255, cv2.LINE_AA, shift=4)
         k = max(1, int(round(2.5 * scale)))
         m = cv2.dilate(m, np.ones((2 * k + 1, 2 * k + 1), np.uint8))
         s = max(1, int(round(1.5 * scale))) * 2 + 1
