@@ -92,7 +92,7 @@ class OnnxBackend(CheckedBackend):
         return self.sessions["omega"].run(None, {"x": x})[0]
 
     def describe(self) -> str:
-        where = "CUDA" if "CUDAExecutionProvider" in self._providers else f"CPU, {self.threads} threads"
+        where = "CUDA" if "CUDAExecutionProvider" in self._providers else f"CPU, {self.threads} thread{'' if self.threads == 1 else 's'}"
         return f"onnx ({where}; {self.cfg.describe()})"
 
 
