@@ -211,8 +211,8 @@ class SessionConfig:
     threads: int = 2  # CPU threads for inference (OpenCV gets half)
     device: str | None = None  # backend device, cpu or cuda (None: the backend's default)
     precision: str | None = None  # backend precision, fp32 or fp16 (None: the backend's default)
-    # weights with the mouth guide: 'driver' gives Ω the actor's own mouth interior (their pixels reach
-    # the output, inside the mouth), 'generated' lets Ω paint it; weights without the guide always paint it
+    # guided weights: 'driver' lays the actor's own mouth interior into the generated mouth (their pixels
+    # reach the output, inside the mouth only), 'generated' shows Ω's; the paper variant always paints it
     mouth_interior: str = "driver"
 
 
