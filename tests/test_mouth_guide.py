@@ -280,3 +280,11 @@ def test_the_session_says_whose_mouth_interior_it_shows():
     assert "your own mouth's pixels" in mouth_interior_line(shipped, "driver")
     assert "generated" in mouth_interior_line(shipped, "generated")
     assert "paper variant" in mouth_interior_line(model_config("paper", "lite"), "driver")
+
+
+def test_degenerate_mouth_points_do_not_break_the_colour_reference(faces):
+    target, L_t, _, _, _, _ = faces
+    collapsed = L_t.copy()
+    collapsed[48:68] = L_t[48:68].mean(0)  # every mouth point in one place: no ring of skin
+    ref = mouth_skin_mean(target, collapsed)
+    assert ref.shape == (3,) and np.all(np.isfinite(ref))

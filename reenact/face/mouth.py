@@ -112,10 +112,11 @@ def mouth_skin_mean(image: np.ndarray, points: np.ndarray) -> np.ndarray:
     ring = _around_polygon(p)
     box = _box(ring, image.shape[0], pad=1)
     region = (polygon_mask(ring, box=box) > 0.5) & ~(polygon_mask(p[OUTER], box=box) > 0.5)
-    if not region.any():
-        raise ValueError("mouth_skin_mean: empty region")
     x0, y0, x1, y1 = box
-    return cv2.cvtColor(image[y0:y1, x0:x1], cv2.COLOR_BGR2LAB)[region].astype(np.float32).mean(0)
+    lab = cv2.cvtColor(image[y0:y1, x0:x1], cv2.COLOR_BGR2LAB)
+    if not region.any():  # degenerate points (a collapsed mouth): the box itself, or mid-grey
+        return lab.reshape(-1, 3).astype(np.float32).mean(0) if lab.size else np.full(3, 128.0, np.float32)
+    return lab[region].astype(np.float32).mean(0)
 
 
 def match_colour(pixels: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
