@@ -32,13 +32,15 @@ OPEN_FROM, OPEN_FULL = 0.03, 0.06
 AROUND = 1.5
 #: Bounds of the colour match's lightness ratio (a driver lit very differently from the target).
 GAIN = (0.4, 2.5)
-#: How much of the skins' difference the colour match applies: the lightness ratio's exponent and the
-#: share of the a*/b* shift. The skin around the mouth differs between people as well as between
-#: lights, and teeth do not follow skin tone: the full lightness ratio made a dark-skinned driver's
+#: The exponent of the skins' lightness ratio in the colour match. The skin around the mouth differs
+#: between people as well as between lights, and teeth do not follow skin tone: the full lightness ratio made a dark-skinned driver's
 #: teeth glare white on a light-skinned target and greyed a light-skinned driver's on a dark one
-#: (validation photo grid); the colour shift in full keeps warm-lit teeth from staying yellow on a pale face.
+#: (validation photo grid).
 LIGHT_SHARE = 0.5
-COLOUR_SHARE = 1.0
+#: The colour match's per-axis chroma scale: its bounds, and the least skin colour (a* or b* from
+#: neutral grey, 8-bit L*a*b*) a ratio is taken over (a grey-lit skin gives none: scale 1).
+CAST_SCALE = (0.1, 4.0)
+MIN_CAST = 3.0
 
 
 @dataclass(frozen=True)
@@ -122,18 +124,23 @@ def mouth_skin_mean(image: np.ndarray, points: np.ndarray) -> np.ndarray:
 def match_colour(pixels: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     """BGR uint8 pixels [...,3] from the driver's light toward the target's, given each one's skin colour
     around the mouth (``mouth_skin_mean``, L*a*b*): lightness scaled by the skins' ratio (bounded by
-    ``GAIN``) to the power ``LIGHT_SHARE``; colour (a*, b*) moved by ``COLOUR_SHARE`` of the skins'
-    difference, in proportion to the pixel's lightness, so shadows keep their own colour. Moving
-    every pixel by the same L*a*b* offset (the first version) greyed teeth on light targets and
-    turned the dark corners of the mouth blue; a per-channel RGB gain tinted teeth with the
-    difference between the two people's skin tones.
+    ``GAIN``) to the power ``LIGHT_SHARE``; colour (a*, b*) scaled about neutral grey, per axis, by
+    the ratio of the skins' colours (bounded by ``CAST_SCALE``), so a warm-lit driver's teeth turn as
+    white as the target's light makes them and no colour flips to its opposite.
+
+    Tried and dropped, by looking at validation photo grids, CREMA-D and GRID close-ups: every pixel
+    moved by the same L*a*b* offset (teeth grey on light targets, the mouth's dark corners blue); a
+    per-channel RGB gain (teeth tinted with the two skin tones' difference); the offset weighted by
+    lightness (a GRID speaker's orange light turned the teeth teal on a pale target).
     """
     shape = pixels.shape
     lab = cv2.cvtColor(pixels.reshape(-1, 1, 3), cv2.COLOR_BGR2LAB).astype(np.float32).reshape(-1, 3)
     src, dst = np.asarray(src, np.float32), np.asarray(dst, np.float32)
-    w = np.clip(lab[:, :1] / max(float(src[0]), 1.0), 0.0, 1.0)
     lab[:, 0] *= float(np.clip(dst[0] / max(float(src[0]), 1.0), *GAIN)) ** LIGHT_SHARE
-    lab[:, 1:] += COLOUR_SHARE * w * (dst[1:] - src[1:])
+    off_src, off_dst = src[1:] - 128.0, dst[1:] - 128.0  # each skin's colour, from neutral grey
+    usable = np.abs(off_src) >= MIN_CAST
+    k = np.where(usable, off_dst / np.where(usable, off_src, 1.0), 1.0)
+    lab[:, 1:] = 128.0 + (lab[:, 1:] - 128.0) * np.clip(k, *CAST_SCALE)
     lab = np.clip(lab + 0.5, 0, 255).astype(np.uint8)
     return cv2.cvtColor(lab.reshape(-1, 1, 3), cv2.COLOR_LAB2BGR).reshape(shape)
 
