@@ -217,6 +217,25 @@ def expression_change(face: np.ndarray, reference: np.ndarray) -> list[str]:
     return seen
 
 
+#: The most the eyes' opening may differ between the first and the last quarter of a still second
+#: (each quarter's widest, so a blink inside it does not count), as a share of the wider one. A squint
+#: moves only the lids, too little for the stillness test: on the scripted drivers the automatic
+#: capture took a second that ran into a squint, eyes at 0.82-0.85 of the neutral opening.
+MAX_LID_DRIFT = 0.08
+
+
+def lids_settling(crops: list[np.ndarray]) -> list[str]:
+    """Whether the eyes were still narrowing or widening across a still window of [68,2] crop points
+    (empty when they held): each quarter's widest opening, first against last."""
+    openings = [float(np.mean([np.linalg.norm(p[a] - p[b]) for a, b in _LIDS])) for p in crops]
+    q = max(1, len(openings) // 4)
+    first, last = max(openings[:q]), max(openings[-q:])
+    drift = abs(first - last) / max(first, last, 1e-6)
+    if drift > MAX_LID_DRIFT:
+        return [f"the eyes are {'narrowing' if last < first else 'opening'} ({drift:.0%} within the second)"]
+    return []
+
+
 def profile_path(name: str, directory: str | os.PathLike | None = None) -> Path:
     return calibration_dir(directory) / f"{check_name(name)}.json"
 
@@ -333,6 +352,8 @@ class NeutralCapture:
             if c.require_rest and self.reference is not None and self.reference.estimate is not None:
                 # the median: a blink inside the still second is not a squint
                 findings = mouth + expression_change(np.median(crops, axis=0), self.reference.estimate)
+            if c.require_rest:
+                findings = findings + lids_settling(crops)
             if findings and c.require_rest:
                 self._window.clear()
                 self._rejected = f"relax your face{' and close your lips' if mouth else ''} ({findings[0]})"
