@@ -189,14 +189,16 @@ MAX_CORNER_RISE = 0.05
 _LIDS = ((37, 41), (38, 40), (43, 47), (44, 46))
 
 
+def _eye_opening(p: np.ndarray) -> float:
+    """The mean lid-to-lid distance of both eyes, in the points' pixels."""
+    return float(np.mean([np.linalg.norm(p[a] - p[b]) for a, b in _LIDS]))
+
+
 def expression_change(face: np.ndarray, reference: np.ndarray) -> list[str]:
     """How a face's brows, eyes and mouth corners differ from a reference face, in words (empty
     when alike); both [68,2] in the canonical crop."""
     iod = interocular(reference)
     shift = float((reference[19:25, 1].mean() - face[19:25, 1].mean()) / iod)  # inner brows (a frown); > 0: higher
-
-    def opening(p: np.ndarray) -> float:
-        return float(np.mean([np.linalg.norm(p[a] - p[b]) for a, b in _LIDS]))
 
     def width(p: np.ndarray) -> float:
         return float(np.linalg.norm(p[54] - p[48]))
@@ -204,7 +206,7 @@ def expression_change(face: np.ndarray, reference: np.ndarray) -> list[str]:
     def corners(p: np.ndarray) -> float:  # corners above the upper lip's centre: > 0
         return float(p[[51, 62], 1].mean() - p[[48, 54], 1].mean())
 
-    ratio = opening(face) / max(opening(reference), 1e-6)
+    ratio = _eye_opening(face) / max(_eye_opening(reference), 1e-6)
     widening = width(face) / max(width(reference), 1e-6)
     rise = (corners(face) - corners(reference)) / iod
     seen = []
@@ -227,7 +229,7 @@ MAX_LID_DRIFT = 0.08
 def lids_settling(crops: list[np.ndarray]) -> list[str]:
     """Whether the eyes were still narrowing or widening across a still window of [68,2] crop points
     (empty when they held): each quarter's widest opening, first against last."""
-    openings = [float(np.mean([np.linalg.norm(p[a] - p[b]) for a, b in _LIDS])) for p in crops]
+    openings = [_eye_opening(p) for p in crops]
     q = max(1, len(openings) // 4)
     first, last = max(openings[:q]), max(openings[-q:])
     drift = abs(first - last) / max(first, last, 1e-6)
@@ -349,15 +351,15 @@ class NeutralCapture:
             crops = [align_points(p).to_crop(p) for _, _, p in self._window]
             mean = np.mean(crops, axis=0).astype(np.float32)
             findings = mouth = not_at_rest(mean)
-            if c.require_rest and self.reference is not None and self.reference.estimate is not None:
-                # the median: a blink inside the still second is not a squint
-                findings = mouth + expression_change(np.median(crops, axis=0), self.reference.estimate)
             if c.require_rest:
+                if self.reference is not None and self.reference.estimate is not None:
+                    # the median: a blink inside the still second is not a squint
+                    findings = findings + expression_change(np.median(crops, axis=0), self.reference.estimate)
                 findings = findings + lids_settling(crops)
-            if findings and c.require_rest:
-                self._window.clear()
-                self._rejected = f"relax your face{' and close your lips' if mouth else ''} ({findings[0]})"
-                return CaptureStatus("not_relaxed", 0.0, motion, self._rejected)
+                if findings:
+                    self._window.clear()
+                    self._rejected = f"relax your face{' and close your lips' if mouth else ''} ({findings[0]})"
+                    return CaptureStatus("not_relaxed", 0.0, motion, self._rejected)
             self.result, self.frames_used, self.findings = mean, len(crops), findings
             return CaptureStatus("done", 1.0, motion, f"neutral face captured from {self.frames_used} frames")
         if len(self._window) == 1 and motion > c.max_motion:

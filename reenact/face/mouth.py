@@ -101,19 +101,22 @@ def _around_polygon(points: np.ndarray) -> np.ndarray:
     return c + AROUND * (outer - c)
 
 
+def _ring_region(points: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    """bool, inside ``box``: the outer lips scaled by ``AROUND``, less the lips and the interior."""
+    return (polygon_mask(_around_polygon(points), box=box) > 0.5) & ~(polygon_mask(points[OUTER], box=box) > 0.5)
+
+
 def skin_ring(points: np.ndarray, size: int = 256) -> np.ndarray:
     """bool [size,size]: the skin around the mouth (the outer lips scaled by ``AROUND``), less the lips and the interior."""
-    p = np.asarray(points, np.float64)
-    return (polygon_mask(_around_polygon(p), size) > 0.5) & ~(polygon_mask(p[OUTER], size) > 0.5)
+    return _ring_region(np.asarray(points, np.float64), (0, 0, size, size))
 
 
 def mouth_skin_mean(image: np.ndarray, points: np.ndarray) -> np.ndarray:
     """The mean L*a*b* colour (OpenCV's 8-bit scale) of ``skin_ring``, float32 [3], computed inside
     the ring's box only (the per-frame cost)."""
     p = np.asarray(points, np.float64)
-    ring = _around_polygon(p)
-    box = _box(ring, image.shape[0], pad=1)
-    region = (polygon_mask(ring, box=box) > 0.5) & ~(polygon_mask(p[OUTER], box=box) > 0.5)
+    box = _box(_around_polygon(p), image.shape[0], pad=1)
+    region = _ring_region(p, box)
     x0, y0, x1, y1 = box
     lab = cv2.cvtColor(image[y0:y1, x0:x1], cv2.COLOR_BGR2LAB)
     if not region.any():  # degenerate points (a collapsed mouth): the box itself, or mid-grey

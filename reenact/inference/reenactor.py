@@ -20,7 +20,7 @@ from reenact.errors import InputError, NoFaceError
 from reenact.face.align import Alignment, align_points, apply, invert, similarity
 from reenact.face.eyes import closed_eyes, draw_lashes, lid_amounts, paint_lids
 from reenact.face.landmarks import FaceLandmarks, LandmarkDetector, check_image
-from reenact.face.mouth import driver_mouth_crop, mouth_skin_mean
+from reenact.face.mouth import MouthGuide, driver_mouth_crop, mouth_skin_mean
 from reenact.face.topology import TEMPLATE_256
 from reenact.face.warp import image_mesh, warp_image
 from reenact.generate import Generated, generate_crop
@@ -151,7 +151,7 @@ def prepare_target(image: np.ndarray, detector: LandmarkDetector, cfg, landmarks
         t.net["L_t"] = raster(cfg, cpts)[None]  # [1,1,256,256]
     if cfg.variant == "guided":
         t.net["mouth_skin"] = mouth_skin_mean(crop, cpts)  # the mouth guide's colour target
-    if cfg.variant == "guided":  # what a shut lid covers: the eyes inpainted, in the crop and the output image
+        # what a shut lid covers: the eyes inpainted, in the crop and the output image
         t.net["closed"] = closed_eyes(crop, cpts)
         t.net["closed_image"] = closed_eyes(image, points, _crop_scale(al))
     return t
@@ -357,7 +357,7 @@ class Reenactor:
 
     # ------------------------------------------------------------------ paste-back
 
-    def _paste_guided(self, tg: Target, jgen: np.ndarray, head: np.ndarray, guide=None) -> np.ndarray:
+    def _paste_guided(self, tg: Target, jgen: np.ndarray, head: np.ndarray, guide: MouthGuide | None = None) -> np.ndarray:
         """Warp the target (at output size) with the same triangles, add the upscaled residual in the mask."""
         x0, y0, x1, y1 = tg.roi
         jgen_image = tg.align.to_image(jgen)
@@ -419,7 +419,7 @@ class Reenactor:
         return cv2.warpAffine(out, T[:2], (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
-def _lay_interior(region: np.ndarray, guide, crop_to_region: np.ndarray) -> None:
+def _lay_interior(region: np.ndarray, guide: MouthGuide, crop_to_region: np.ndarray) -> None:
     """Lay the mouth guide's interior (``--mouth-interior driver``) over ``region`` (float32 [h,w,3],
     changed in place) at output resolution: the guide's patch and mask, premultiplied, warped from
     the crop by ``crop_to_region`` into the few output pixels they cover."""
