@@ -15,7 +15,7 @@ The interior is cut from the frame in ``smooth``, built in ``warp`` and laid int
 ``paste``; a guide-trained Ω's wider input is in ``omega``. Also prints the new steps alone (median
 of many calls): the eye retargeting, the mouth cut and the guide.
 
-    python scripts/bench_expressive_cost.py [--new-weights RUN]
+    python scripts/bench_expressive_cost.py [--new-weights RUN] [--target PHOTO]
 """
 
 from __future__ import annotations
@@ -44,6 +44,8 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=10)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--size", default="1280x720", help="output size (letterboxed, as the virtual camera)")
+    ap.add_argument("--target", type=Path, default=None,
+                    help="target photo (default: the astronaut, 512²; scripts/make_targets.py makes a 12 MP phone-sized one)")
     a = ap.parse_args()
 
     import cv2
@@ -65,7 +67,9 @@ def main() -> None:
     cv2.setNumThreads(a.threads)
     out_size = parse_size(a.size)
     det = create_detector("dlib")
-    target = default_target()
+    target = default_target() if a.target is None else cv2.imread(str(a.target), cv2.IMREAD_COLOR)
+    if target is None:
+        raise SystemExit(f"cannot read {a.target}")
     face = letterbox(target, (640, 480))
     lm = det.detect(face)
     frames, _ = talking_frames(face, lm.points, 120)
@@ -76,7 +80,8 @@ def main() -> None:
     reenactors = {}
     for name, (weights, interior) in settings.items():
         be = create_backend("onnx", weights, **backend_options("onnx", a.threads))
-        r = Reenactor(be, det, options=ReenactorOptions(output_size=out_size, mouth_interior=interior))
+        # a detector each: one shared tracker would re-detect every 10th call, always on the same setting
+        r = Reenactor(be, create_detector("dlib"), options=ReenactorOptions(output_size=out_size, mouth_interior=interior))
         r.add_target(target, target_lm)
         reenactors[name] = r
     samples = {name: {"lat": [], "stages": {}, "faces": 0, "wall": 0.0} for name in reenactors}
