@@ -86,12 +86,22 @@ def retarget_eyes(jgen: np.ndarray, L_t: np.ndarray, L_s: np.ndarray, J_s: np.nd
 #: stay visible, so a closing eye is faded to the target's own skin, inpainted where the eye was, and
 #: a lash line is drawn along the closed lid. dlib reads a shut eye at ~0.4-0.5 of its open gap.
 LID_FROM, LID_FULL = 0.7, 0.45
-#: The lash line's colour (BGR), opacity and width (crop px at 256²). 2.0 px rather than 1.2: dlib
-#: puts a painted shut eye's lids on the line more often (validation, four targets: CREMA-D blink
-#: depth 0.60 -> 0.58, scripted 0.59 -> 0.52, eye following 0.80 -> 0.80 and 0.78 -> 0.80).
+#: The closed lid's lash line: its colour (BGR) and opacity, and its width (crop px at 256²) at the
+#: middle of the lid; it thins to ``LASH_TAPER`` of that at the corners and follows a smooth curve
+#: through the corners and the lid pairs. Above it the lid margin's shadow: ``LID_SHADOW`` px high,
+#: darkening the skin by up to ``LID_SHADOW_DARKEN``. A closed eye is a thin curved line under a
+#: shaded lid margin, not a drawn band: dlib reads the band's two edges as two open lids. Chosen on
+#: 72 training-split London targets (``scripts/lid_probe.py``) and checked on validation (MODEL_CARD).
 LASH_COLOUR = (45, 40, 50)
 LASH_OPACITY = 0.8
-LASH_WIDTH = 2.0
+LASH_WIDTH = 1.4
+LASH_TAPER = 0.35
+LID_SHADOW = 2.5
+LID_SHADOW_DARKEN = 0.5
+#: The painted lid also covers this far (crop px at 256²) above the open eye's upper lid points: its
+#: lashes and liner lie above them, and left uncovered they show as a dark arc that dlib takes for an
+#: open upper lid.
+LID_COVER = 3.0
 LASH_HEIGHT = 0.35  # where the line runs between the lower lid (0) and the upper (1)
 
 
@@ -103,11 +113,13 @@ def lid_amounts(jgen: np.ndarray, L_t: np.ndarray) -> np.ndarray:
 
 
 def eye_region(points: np.ndarray, eye: int, shape: tuple[int, int], scale: float = 1.0) -> tuple[np.ndarray, tuple[int, int, int, int]]:
-    """A feathered mask over one eye (its outline grown by ~2.5 px at 256², ``scale`` times that in other
-    pixels), float32 in [0,1], and its box x0, y0, x1, y1 inside ``shape`` (height, width)."""
+    """A feathered mask over one eye (its outline, the upper lid raised by ``LID_COVER``, grown by ~2.5 px
+    at 256², ``scale`` times that in other pixels), float32 in [0,1], and its box x0, y0, x1, y1 inside
+    ``shape`` (height, width)."""
     lo, hi = (36, 42) if eye == 0 else (42, 48)
-    p = np.asarray(points, np.float64)[lo:hi]
-    pad = int(np.ceil(6 * scale))
+    p = np.asarray(points, np.float64)[lo:hi].copy()
+    p[1:3] -= LID_COVER * scale * _down(np.asarray(points, np.float64), EYES[eye][0])  # the upper lid's lashes
+    pad = int(np.ceil((6 + LID_COVER) * scale))
     h, w = shape
     x0, y0 = max(0, int(np.floor(p[:, 0].min())) - pad), max(0, int(np.floor(p[:, 1].min())) - pad)
     x1, y1 = min(w, int(np.ceil(p[:, 0].max())) + pad + 1), min(h, int(np.ceil(p[:, 1].max())) + pad + 1)
@@ -147,32 +159,59 @@ def paint_lids(image: np.ndarray, closed: np.ndarray, points: np.ndarray, amount
     return out
 
 
+def _spline(p: np.ndarray, n: int = 16) -> np.ndarray:
+    """A Catmull-Rom curve through the [k,2] points ``p`` (ends included), ``n`` samples per span."""
+    q = np.vstack([2 * p[0] - p[1], p, 2 * p[-1] - p[-2]])
+    t = np.linspace(0, 1, n, endpoint=False)[:, None]
+    spans = []
+    for i in range(1, len(q) - 2):
+        p0, p1, p2, p3 = q[i - 1:i + 3]
+        spans.append(0.5 * (2 * p1 + (p2 - p0) * t + (2 * p0 - 5 * p1 + 4 * p2 - p3) * t ** 2
+                            + (3 * p1 - p0 - 3 * p2 + p3) * t ** 3))
+    return np.vstack(spans + [p[-1:]])
+
+
+def _fill(box: tuple[int, int, int, int], poly: np.ndarray) -> np.ndarray:
+    """An anti-aliased uint8 mask of the box x0, y0, x1, y1 with the polygon (image pixels) filled."""
+    x0, y0, x1, y1 = box
+    layer = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    cv2.fillPoly(layer, [np.round((poly - (x0, y0)) * 16).astype(np.int32)], 255, cv2.LINE_AA, shift=4)
+    return layer
+
+
 def draw_lashes(image: np.ndarray, points: np.ndarray, amounts: np.ndarray, scale: float = 1.0,
                 offset: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
-    """The closed lids' lash lines (from corner to corner, a third of the way from the lower lid to the
-    upper, of ``points``: J_gen, after the warp) drawn into ``image`` in place with opacity ``amounts``; ``offset``: the image's origin in
+    """The closed lids drawn into ``image`` in place, with opacity ``amounts``: per eye, the lid margin's
+    shadow and a tapered lash line on a curve from corner to corner, ``LASH_HEIGHT`` of the way from
+    the lower lid to the upper of ``points`` (J_gen, after the warp); ``offset``: the image's origin in
     ``points``' pixels. Returns ``image``."""
     q = np.asarray(points, np.float64)
     for eye, (corners, pairs) in enumerate(EYES):
         if amounts[eye] <= 0:
             continue
-        # a shut lid's edge lies low, near the lower lid: a third of the way up from it
+        down = _down(q, corners)
+        # a shut lid's edge lies low, near the lower lid
         mid = [q[b] + LASH_HEIGHT * (q[a] - q[b]) for a, b in pairs]
-        p = np.stack([q[corners[0]], *mid, q[corners[1]]]) - offset
-        lo = np.floor(p.min(0) - 4 * scale).astype(int)
-        hi = np.ceil(p.max(0) + 4 * scale).astype(int) + 1
+        line = _spline(np.stack([q[corners[0]], *mid, q[corners[1]]])) - offset
+        s = np.linspace(0, 1, len(line))
+        half = (0.5 * LASH_WIDTH * scale * (LASH_TAPER + (1 - LASH_TAPER) * np.sin(np.pi * s) ** 0.7))[:, None]
+        pad = (4 + 2 * LID_SHADOW) * scale
+        lo, hi = np.floor(line.min(0) - pad).astype(int), np.ceil(line.max(0) + pad).astype(int) + 1
         x0, y0 = max(0, lo[0]), max(0, lo[1])
         x1, y1 = min(image.shape[1], hi[0]), min(image.shape[0], hi[1])
         if x1 <= x0 or y1 <= y0:
             continue
-        layer = np.zeros((y1 - y0, x1 - x0), np.uint8)
-        cv2.polylines(layer, [np.round((p - (x0, y0)) * 16).astype(np.int32)], False, 255,
-                      max(1, int(round(LASH_WIDTH * scale))), cv2.LINE_AA, shift=4)
-        a = (LASH_OPACITY * amounts[eye] * layer.astype(np.float32) / 255.0)[..., None]
-        roi = image[y0:y1, x0:x1]
-        roi[:] = (roi * (1 - a) + np.array(LASH_COLOUR, np.float32) * a + 0.5).astype(np.uint8)
+        box = (x0, y0, x1, y1)
+        shadow = _fill(box, np.vstack([line - (half + LID_SHADOW * scale) * down, line[::-1]]))
+        k = max(1, int(round(LID_SHADOW * scale))) * 2 + 1
+        shadow = cv2.GaussianBlur(shadow, (k, k), 0).astype(np.float32) / 255.0
+        lash = _fill(box, np.vstack([line - half * down, (line + half * down)[::-1]])).astype(np.float32) / 255.0
+        a = (LASH_OPACITY * amounts[eye] * lash)[..., None]
+        roi = image[y0:y1, x0:x1].astype(np.float32) * (1 - LID_SHADOW_DARKEN * amounts[eye] * shadow[..., None])
+        roi = roi * (1 - a) + np.array(LASH_COLOUR, np.float32) * a
+        image[y0:y1, x0:x1] = np.clip(roi + 0.5, 0, 255).astype(np.uint8)
     return image
 
 
-__all__ = ["EYES", "LID_FROM", "LID_FULL", "MAX_RATIO", "closed_eyes", "draw_lashes", "eye_ratios", "eye_region",
+__all__ = ["EYES", "LID_COVER", "LID_FROM", "LID_FULL", "MAX_RATIO", "closed_eyes", "draw_lashes", "eye_ratios", "eye_region",
            "lid_amounts", "lid_gaps", "paint_lids", "retarget_eyes"]
