@@ -7,8 +7,10 @@ feeds the landmarks through :class:`reenact.face.smoothing.LandmarkSmoother` at 
 rate with several settings and prints a markdown table per set, in face-normalised units
 (interocular distance = 1000):
 
-- still noise: on frames where the mouth is closed for ±3 frames, the RMS distance of each point
-  to its own 5-frame centred mean (the jitter a viewer sees as shimmer), by part of the face;
+- still noise: on still-face frames (the mouth closed and the eyes within 15 % of their median
+  opening for ±3 frames: until 2026-11-30 blinks counted, which charged a smoother that lets blinks
+  through with their motion), the RMS distance of each point to its own 5-frame centred mean (the
+  jitter a viewer sees as shimmer), by part of the face;
 - mouth lag: the delay, in frames (sub-frame, parabolic peak), that best aligns the smoothed
   mouth opening (inner lips 62–66) with the raw one;
 - mouth peak: smoothed over raw opening on the clip's 8 widest-open frames (1 = full opening);
@@ -32,6 +34,7 @@ from reenact.eval.expressive import face_features, move
 from reenact.face.smoothing import LandmarkSmoother, OneEuroConfig, normalise
 from reenact.face.topology import TEMPLATE_256
 
+STEADY_EYES = 0.15  # still face: the eye opening within this fraction of the clip's median
 BLINK = 0.6  # an eye closing: the eye opening falls below this fraction of the clip's median
 PARTS = {"brows": list(range(17, 27)), "jaw sides": list(range(0, 4)) + list(range(13, 17)), "nose": list(range(27, 36)),
          "eyes": list(range(36, 48)), "lips": list(range(48, 68)), "chin": list(range(4, 13))}
@@ -89,9 +92,11 @@ def best_lag(raw: np.ndarray, out: np.ndarray, max_lag: int = 3) -> float:
 
 
 def still_noise(out: np.ndarray, raw: np.ndarray) -> np.ndarray | None:
-    """Per-point RMS distance to the 5-frame centred mean, on frames with a closed mouth around them."""
-    a = mouth_opening(raw)
-    still = [i for i in range(3, len(a) - 3) if np.all(a[i - 3:i + 4] < 0.06)]
+    """Per-point RMS distance to the 5-frame centred mean, on still-face frames: the mouth closed and
+    the eyes within 15 % of their median opening for ±3 frames (a blink is motion, not shimmer)."""
+    a, e = mouth_opening(raw), eye_opening(raw)
+    steady = np.abs(e / np.median(e) - 1) < STEADY_EYES
+    still = [i for i in range(3, len(a) - 3) if np.all(a[i - 3:i + 4] < 0.06) and np.all(steady[i - 3:i + 4])]
     if not still:
         return None
     centre = np.array([out[i - 2:i + 3].mean(0) for i in still])
@@ -149,9 +154,10 @@ def settings() -> dict:
     b20 = OneEuroConfig(mincutoff=1.0, beta=20.0, dcutoff=1.0)
     out = {
         "raw (no smoothing)": lambda: None,
-        "one beta 0.5 for all points (before 2026-11-29)": lambda: LandmarkSmoother(expression=one, eyes=one, brows=one),
-        "mouth+eyes beta 20, brows 0.5 (before issue 17)": lambda: LandmarkSmoother(eyes=b20, brows=one),
+        "one beta 0.5 for all points (before 2026-11-29)": lambda: LandmarkSmoother(expression=one, eyes=one, brows=one, blink_gate=None),
+        "mouth+eyes beta 20, brows 0.5 (before issue 17)": lambda: LandmarkSmoother(eyes=b20, brows=one, blink_gate=None),
         "eyes beta 40, brows beta 20": lambda: LandmarkSmoother(brows=b20),
+        "default without the blink gate (before 2026-11-30)": lambda: LandmarkSmoother(blink_gate=None),
     }
     for eb in (20.0, 40.0, 60.0):
         for mc, bb in ((0.3, 5.0), (0.3, 10.0), (1.0, 10.0)):

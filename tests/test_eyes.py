@@ -158,3 +158,48 @@ def test_live_output_shows_shut_lids(astronaut, astronaut_points):
     opened = face_features(det.detect(r.from_landmarks(astronaut_points, 0.0)).points)[0, 1]
     closed = face_features(det.detect(r.from_landmarks(shut, 0.1)).points)[0, 1]
     assert closed <= 0.55 * opened, closed / opened
+
+
+def test_the_lid_mask_covers_the_upper_lashes_above_the_lid_points(face):
+    """The open eye's upper lashes lie above dlib's lid points; left uncovered they show as a dark arc
+    over the painted lid (dlib reads it as an open upper lid), so the mask reaches LID_COVER above them."""
+    from reenact.face import eyes
+
+    for eye, (corners, pairs) in enumerate(EYES):
+        m, (x0, y0, _, _) = eyes.eye_region(face, eye, (256, 256))
+        down = eyes._down(face, corners)
+        for a, _ in pairs:
+            above = face[a] - eyes.LID_COVER * down  # the lash line's height over the lid point
+            x, y = np.round(above - (x0, y0)).astype(int)
+            assert m[y, x] > 0.9, (eye, a, m[y, x])
+        # and not the brow: the mask ends well below it
+        brow = face[19] if eye == 0 else face[24]
+        bx, by = np.round(brow - (x0, y0)).astype(int)
+        assert by < 0 or m[by, min(bx, m.shape[1] - 1)] == 0
+
+
+def test_the_lash_line_tapers_and_the_lid_margin_is_shaded_above_it():
+    """A shut, level eye drawn on a flat grey picture at 4x the crop's scale: the line is thicker at the
+    middle of the lid than near the corners, the skin just above it is darkened (the lid margin's
+    shadow), the skin well above and below it is left (all but) alone."""
+    from reenact.face import eyes
+
+    pts = np.zeros((68, 2))
+    for (c0, c1), ((u0, l0), (u1, l1)) in EYES:
+        x = 60.0 if c0 == 36 else 160.0
+        pts[c0], pts[c1] = (x, 128), (x + 160, 128)  # 40 crop px wide at scale 4
+        pts[[u0, u1]] = (x + 53, 126), (x + 107, 126)  # shut: upper lids 2 px (at 4x) over the lower
+        pts[[l0, l1]] = (x + 53, 134), (x + 107, 134)
+    pts[42:48] += (200, 0)  # the second eye apart from the first
+    grey = np.full((256, 512, 3), 180, np.uint8)
+    out = eyes.draw_lashes(grey.copy(), pts, np.array([1.0, 1.0]), scale=4.0)
+    dark = out[..., 0] < 80  # the line itself (the shadow alone darkens to no less than 90)
+    x_mid, x_near = 140, 63  # the middle of the first eye's lid, and 3 px (at 4x) from its outer corner
+    assert dark[:, x_mid].sum() >= dark[:, x_near].sum() + 2 > 2
+    rows = np.flatnonzero(dark[:, x_mid])
+    top, bottom = rows.min(), rows.max()
+    assert out[top - 4, x_mid, 0] < 170  # shaded just above the line
+    assert out[top - 4 - int(3 * 4 * eyes.LID_SHADOW), x_mid, 0] >= 178  # not far above it
+    assert out[bottom + 3 * 4, x_mid, 0] >= 178  # nor 3 crop px below it
+    # nothing drawn for an open eye
+    assert np.array_equal(eyes.draw_lashes(grey.copy(), pts, np.array([0.0, 0.0]), scale=4.0), grey)

@@ -82,6 +82,12 @@ class OneEuroFilter:
         self._t = float(t)
         return self._x.copy()
 
+    def set_state(self, index, value: np.ndarray) -> None:
+        """Overwrite part of the filtered value (after a correction made outside), so the next sample
+        is filtered from there instead of from where the filter had got to."""
+        if self._x is not None:
+            self._x[index] = value
+
 
 def normalise(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     """Face-normalised landmarks: (points - eye midpoint) / interocular. Returns (norm, origin, scale)."""
@@ -91,6 +97,11 @@ def normalise(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     if not np.isfinite(scale) or scale < 1e-6:
         raise ValueError("landmarks have no interocular distance (both eyes at one point)")
     return (points - origin) / scale, origin, scale
+
+
+def _gap(eye: np.ndarray) -> float:
+    """An eye's opening from its six points (the mean of its two lid pairs' distances)."""
+    return 0.5 * float(np.linalg.norm(eye[1] - eye[5]) + np.linalg.norm(eye[2] - eye[4]))
 
 
 class LandmarkSmoother:
@@ -111,6 +122,8 @@ class LandmarkSmoother:
         expression: OneEuroConfig | None = None,
         eyes: OneEuroConfig | None = None,
         brows: OneEuroConfig | None = None,
+        blink_gate: tuple[float, float] | None = (0.6, 0.75),
+        blink_window_s: float = 3.0,
     ) -> None:
         # Shape in interocular units; pose (origin, scale) in pixels, so it needs a smaller
         # beta: one pixel per second is slow motion there. Lips open for a syllable at ~1-2
@@ -128,11 +141,43 @@ class LandmarkSmoother:
         group[list(MOUTH_POINTS)], group[list(EYE_POINTS)], group[list(BROW_POINTS)] = 1, 2, 3
         self._groups = [(group == g, f) for g, f in enumerate(
             (self.shape_filter, self.expression_filter, self.eye_filter, self.brow_filter))]
+        # A blink is over in a few frames, and the eye filter's speed estimate (itself low-passed)
+        # holds it back on the way down and even more on the way up: on CREMA-D the smoothed eye
+        # opened again ~3 frames after dlib's. So while an eye is closed past ``blink_gate`` of its
+        # recent opening (the median of the last ``blink_window_s``; the smaller of dlib's and the
+        # smoothed reading, so the reopening is caught too) its points follow dlib's (fully below
+        # the first bound, blended up to the second) and the filter goes on from there. A still or
+        # squinting eye never gets near the gate, so its jitter is smoothed as before.
+        if blink_gate is not None and not 0 < blink_gate[0] < blink_gate[1]:
+            raise ValueError(f"blink_gate must be (low, high) with 0 < low < high, got {blink_gate}")
+        self.blink_gate = blink_gate
+        self.blink_window_s = blink_window_s
+        self._eye_rows = [np.flatnonzero(np.isin(np.flatnonzero(group == 2), np.arange(a, a + 6))) for a in (36, 42)]
+        self._gaps: list[list[tuple[float, float]]] = [[], []]
 
     def reset(self) -> None:
         for _, f in self._groups:
             f.reset()
         self.pose_filter.reset()
+        self._gaps = [[], []]
+
+    def _pass_blinks(self, norm: np.ndarray, shape: np.ndarray, t: float) -> None:
+        """Let a closing (or reopening) eye's points through unsmoothed (``blink_gate``), in place."""
+        lo, hi = self.blink_gate
+        for e, first in enumerate((36, 42)):
+            eye = slice(first, first + 6)
+            raw = _gap(norm[eye])
+            hist = self._gaps[e]
+            hist.append((t, raw))
+            while hist and hist[0][0] < t - self.blink_window_s:
+                hist.pop(0)
+            ref = float(np.median([g for _, g in hist]))
+            if ref <= 1e-6:
+                continue
+            w = min(1.0, max(0.0, (hi - min(raw, _gap(shape[eye])) / ref) / (hi - lo)))
+            if w > 0:
+                shape[eye] += w * (norm[eye] - shape[eye])
+                self.eye_filter.set_state(self._eye_rows[e], shape[eye])
 
     def __call__(self, points: np.ndarray, t: float) -> np.ndarray:
         """Smooth one frame's landmarks taken at time ``t`` seconds. Returns [68,2] float32 pixels."""
@@ -147,4 +192,6 @@ class LandmarkSmoother:
         shape = np.empty_like(norm)
         for mask, f in self._groups:
             shape[mask] = f(norm[mask], t)
+        if self.blink_gate is not None:
+            self._pass_blinks(norm, shape, float(t))
         return (shape * pose[2] + pose[:2]).astype(np.float32)
