@@ -16,6 +16,9 @@ rate with several settings and prints a markdown table per set, in face-normalis
 - mouth peak: smoothed over raw opening on the clip's 8 widest-open frames (1 = full opening);
 - eye lag and blink depth: the same for the eye opening on the 3 most closed frames, on the clips
   where the eyes close (opening below 0.6 of the clip's median; three of the six GRID clips);
+- eye following: Pearson r of the smoothed eye opening with dlib's; blink-frame opening: the
+  smoothed eye opening over its median on the frames where dlib's is below 0.6 of its median (as
+  ``reenact eval``'s blink depth; dlib's own figure is in the raw row);
 - brow following: Pearson r of the smoothed brow height (``eval.expressive``) with the raw one;
 - synthetic (no data): a template brow raise over 3 frames at 30 fps, the smoothed height 2 frames
   after the raw one is full, over it; a fast blink (closed in 2 frames, open over 4), its depth.
@@ -104,7 +107,7 @@ def still_noise(out: np.ndarray, raw: np.ndarray) -> np.ndarray | None:
 
 
 def measure(clips: dict[str, tuple[np.ndarray, float]], smoother_factory) -> dict[str, float]:
-    noise, m_lag, m_peak, e_lag, e_depth, b_r = [], [], [], [], [], []
+    noise, m_lag, m_peak, e_lag, e_depth, b_r, e_r, e_frames = [], [], [], [], [], [], [], []
     for P, fps in clips.values():
         sm = smoother_factory()
         S = np.array([sm(p, i / fps) for i, p in enumerate(P)]) if sm is not None else P
@@ -119,14 +122,18 @@ def measure(clips: dict[str, tuple[np.ndarray, float]], smoother_factory) -> dic
         m_peak.append(b[top].mean() / a[top].mean())
         a, b = eye_opening(raw), eye_opening(out)
         low, base = np.argsort(a)[:3], np.median(a)
+        e_r.append(np.corrcoef(a, b)[0, 1])
         if a.min() < BLINK * base:  # clips without a real eye closing would measure dlib's noise dips
             e_lag.append(best_lag(-a, -b))
             e_depth.append((base - b[low].mean()) / max(base - a[low].mean(), 1e-9))
+            e_frames.append(b[a < BLINK * base].mean() / np.median(b))
     n = np.mean(noise, 0)
     res = {f"still noise {k}": 1000 * float(n[idx].mean()) for k, idx in PARTS.items()}
     res.update({"mouth lag (frames)": float(np.mean(m_lag)), "mouth peak": float(np.mean(m_peak)),
                 "eye lag (frames)": float(np.mean(e_lag)) if e_lag else float("nan"),
                 "blink depth": float(np.mean(e_depth)) if e_depth else float("nan"),
+                "eye following": float(np.mean(e_r)),
+                "blink-frame opening": float(np.mean(e_frames)) if e_frames else float("nan"),
                 "brow following": float(np.mean(b_r))})
     return res
 

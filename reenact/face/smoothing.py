@@ -99,6 +99,9 @@ def normalise(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     return (points - origin) / scale, origin, scale
 
 
+_LIDS = (1, 2, 4, 5)  # an eye's lid points among its six (0 and 3 are the corners)
+
+
 def _gap(eye: np.ndarray) -> float:
     """An eye's opening from its six points (the mean of its two lid pairs' distances)."""
     return 0.5 * float(np.linalg.norm(eye[1] - eye[5]) + np.linalg.norm(eye[2] - eye[4]))
@@ -145,8 +148,8 @@ class LandmarkSmoother:
         # holds it back on the way down and even more on the way up: on CREMA-D the smoothed eye
         # opened again ~3 frames after dlib's. So while an eye is closed past ``blink_gate`` of its
         # recent opening (the median of the last ``blink_window_s``; the smaller of dlib's and the
-        # smoothed reading, so the reopening is caught too) its points follow dlib's (fully below
-        # the first bound, blended up to the second) and the filter goes on from there. A still or
+        # smoothed reading, so the reopening is caught too) its lid points follow dlib's (fully
+        # below the first bound, blended up to the second) and the filter goes on from there. A still or
         # squinting eye never gets near the gate, so its jitter is smoothed as before.
         if blink_gate is not None and not 0 < blink_gate[0] < blink_gate[1]:
             raise ValueError(f"blink_gate must be (low, high) with 0 < low < high, got {blink_gate}")
@@ -175,9 +178,10 @@ class LandmarkSmoother:
             if ref <= 1e-6:
                 continue
             w = min(1.0, max(0.0, (hi - min(raw, _gap(shape[eye])) / ref) / (hi - lo)))
-            if w > 0:
-                shape[eye] += w * (norm[eye] - shape[eye])
-                self.eye_filter.set_state(self._eye_rows[e], shape[eye])
+            if w > 0:  # the lids only: the corners do not move in a blink, and stay smoothed
+                lids = [first + k for k in _LIDS]
+                shape[lids] += w * (norm[lids] - shape[lids])
+                self.eye_filter.set_state(self._eye_rows[e][list(_LIDS)], shape[lids])
 
     def __call__(self, points: np.ndarray, t: float) -> np.ndarray:
         """Smooth one frame's landmarks taken at time ``t`` seconds. Returns [68,2] float32 pixels."""
