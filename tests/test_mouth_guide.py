@@ -296,19 +296,3 @@ def test_degenerate_mouth_points_do_not_break_the_colour_reference(faces):
     collapsed[48:68] = L_t[48:68].mean(0)  # every mouth point in one place: no ring of skin
     ref = mouth_skin_mean(target, collapsed)
     assert ref.shape == (3,) and np.all(np.isfinite(ref))
-
-
-def test_the_lip_shadow_darkens_the_interior_toward_the_lips_only():
-    """A flat white interior: darkest on the outline's anti-aliased edge (by LIP_SHADOW_DEPTH), fading
-    inward pixel by pixel, untouched a few px inside."""
-    from reenact.face.mouth import LIP_SHADOW_DEPTH, LIP_SHADOW_WIDTH, lip_shadow
-
-    alpha = np.zeros((40, 80), np.float32)
-    alpha[10:30, 10:70] = 1.0
-    alpha[9, 10:70] = 0.3  # the anti-aliased edge
-    patch = np.full((40, 80, 3), 240, np.uint8)
-    col = lip_shadow(patch, alpha)[:, 40, 0].astype(np.float32)
-    assert col[9] == pytest.approx(240 * (1 - LIP_SHADOW_DEPTH), abs=1)
-    assert col[9] < col[10] < col[11] < col[12] <= 240
-    assert col[10] <= 240 * 0.9  # the first full interior pixel is still in the shadow
-    assert col[10 + int(6 * LIP_SHADOW_WIDTH)] >= 239 and col[20] == 240

@@ -41,14 +41,6 @@ LIGHT_SHARE = 0.5
 #: neutral grey, 8-bit L*a*b*) a ratio is taken over (a grey-lit skin gives none: scale 1).
 CAST_SCALE = (0.1, 4.0)
 MIN_CAST = 3.0
-#: The lips' shadow on the teeth: the laid-in interior darkened by up to this share at the inner-lip
-#: outline, fading over this many crop px. Colour-matched to a pale target, the driver's teeth were
-#: about as light as the target's lips, and dlib put both inner lips on the dark line between the
-#: teeth rows (a mouth read half as open as it was). On four validation targets (CREMA-D):
-#: mouth-opening following 0.919 -> 0.931, teeth over the driver's 0.456 -> 0.467 (depth 0.5 over
-#: 1.5 px: 0.940 and 0.421; 0.35 over 1 px: 0.930 and 0.456).
-LIP_SHADOW_DEPTH = 0.5
-LIP_SHADOW_WIDTH = 1.0
 
 
 @dataclass(frozen=True)
@@ -156,16 +148,6 @@ def match_colour(pixels: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.nda
     return cv2.cvtColor(lab.reshape(-1, 1, 3), cv2.COLOR_LAB2BGR).reshape(shape)
 
 
-def lip_shadow(patch: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """The interior darkened toward the inner-lip outline: by ``LIP_SHADOW_DEPTH`` on its anti-aliased
-    edge (``alpha`` below 0.5), by that times e^(−d / ``LIP_SHADOW_WIDTH``) d px inside it: the lips'
-    shadow on the teeth. A new uint8 array."""
-    inside = np.pad((alpha > 0.5).astype(np.uint8), 1)
-    dist = cv2.distanceTransform(inside, cv2.DIST_L2, 3)[1:-1, 1:-1]
-    shade = 1.0 - LIP_SHADOW_DEPTH * np.exp(-dist / LIP_SHADOW_WIDTH)
-    return np.clip(patch.astype(np.float32) * shade[..., None] + 0.5, 0, 255).astype(np.uint8)
-
-
 def opening_gate(points: np.ndarray) -> float:
     """0 for a closed mouth, 1 for an open one (``OPEN_FROM``..``OPEN_FULL``, linear between)."""
     return float(np.clip((mouth_opening(points) - OPEN_FROM) / (OPEN_FULL - OPEN_FROM), 0.0, 1.0))
@@ -209,7 +191,6 @@ def mouth_guide(driver_crop: np.ndarray | None, L_s: np.ndarray, jgen: np.ndarra
     if target_skin is None:
         target_skin = mouth_skin_mean(target_crop, L_t)
     patch = match_colour(patch, mouth_skin_mean(driver_crop, L_s), target_skin)
-    patch = lip_shadow(patch, alpha)
     alpha *= gate
     patch[alpha <= 0] = 0
     return MouthGuide(patch, alpha, box, size)
