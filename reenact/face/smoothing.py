@@ -149,8 +149,9 @@ class LandmarkSmoother:
         # opened again ~3 frames after dlib's. So while an eye is closed past ``blink_gate`` of its
         # recent opening (the median of the last ``blink_window_s``; the smaller of dlib's and the
         # smoothed reading, so the reopening is caught too) its lid points follow dlib's (fully
-        # below the first bound, blended up to the second) and the filter goes on from there. A still or
-        # squinting eye never gets near the gate, so its jitter is smoothed as before.
+        # below the first bound, blended up to the second) and the filter goes on from there. A still
+        # eye never reaches the gate, so its jitter is smoothed as before; a squint or half blink
+        # closing past 0.75 of the recent opening passes as dlib reads it.
         if blink_gate is not None and not 0 < blink_gate[0] < blink_gate[1]:
             raise ValueError(f"blink_gate must be (low, high) with 0 < low < high, got {blink_gate}")
         self.blink_gate = blink_gate
@@ -165,7 +166,7 @@ class LandmarkSmoother:
         self._gaps = [[], []]
 
     def _pass_blinks(self, norm: np.ndarray, shape: np.ndarray, t: float) -> None:
-        """Let a closing (or reopening) eye's points through unsmoothed (``blink_gate``), in place."""
+        """Let a closing (or reopening) eye's lid points through unsmoothed (``blink_gate``), in place."""
         lo, hi = self.blink_gate
         for e, first in enumerate((36, 42)):
             eye = slice(first, first + 6)
