@@ -32,7 +32,7 @@ from reenact.errors import ReenactError
 from reenact.face.align import align_points
 from reenact.face.expression import not_at_rest
 from reenact.face.smoothing import normalise
-from reenact.face.topology import TEMPLATE_256, check_points, interocular, mouth_opening
+from reenact.face.topology import TEMPLATE_256, check_points, eye_openings, interocular, mouth_opening
 from reenact.paths import calibration_dir
 from reenact.weights_io import atomic_write_bytes
 
@@ -186,12 +186,11 @@ MIN_EYE_RATIO = 0.8
 #: warped photo: width 1.16.
 MAX_MOUTH_WIDENING = 1.10
 MAX_CORNER_RISE = 0.05
-_LIDS = ((37, 41), (38, 40), (43, 47), (44, 46))
 
 
 def _eye_opening(p: np.ndarray) -> float:
     """The mean lid-to-lid distance of both eyes, in the points' pixels."""
-    return float(np.mean([np.linalg.norm(p[a] - p[b]) for a, b in _LIDS]))
+    return float(eye_openings(p).mean())
 
 
 def expression_change(face: np.ndarray, reference: np.ndarray) -> list[str]:

@@ -239,5 +239,9 @@ def epochs_to_steps(epochs: int, n_targets: int, batch_size: int) -> int:
     return epochs * per_epoch
 
 
+#: Guided weights' mouth interior (`reenact live/eval --mouth-interior`): the driver's own, laid in
+#: the generated mouth, or the one Ω paints.
+MOUTH_INTERIORS = ("driver", "generated")
+
 #: The paper's training lengths (section V-B), in epochs.
 PAPER_EPOCHS = {"phi": 400, "omega": 120}

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from reenact.commands.weights_option import WEIGHTS
+from reenact.config import MOUTH_INTERIORS
 from reenact.errors import InputError, WeightsError
 from reenact.eval.results import ALL_SETS, EXPRESSIVE_CASES
 
@@ -42,7 +43,7 @@ def default_data() -> Path | None:
 @click.option("--backend", type=click.Choice(["torch", "onnx"]), default="torch", show_default=True,
               help="Runs Φ and Ω (onnx needs `reenact export`; pix2pix always runs on torch).")
 @click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True, help="CPU threads for the networks.")
-@click.option("--mouth-interior", type=click.Choice(["driver", "generated"]), default="driver", show_default=True,
+@click.option("--mouth-interior", type=click.Choice(MOUTH_INTERIORS), default="driver", show_default=True,
               help="The guided default's mouth interior, as `reenact live --mouth-interior`: the driver's own, "
                    "colour-matched and laid in the generated mouth, or Ω's.")
 @click.option("--out", type=click.Path(path_type=Path), default=None,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import click
 
 from reenact.commands.weights_option import WEIGHTS, WEIGHTS_HELP
+from reenact.config import MOUTH_INTERIORS
 
 _OPTIONS = (
     click.option("--weights", type=WEIGHTS, default=None, help=WEIGHTS_HELP + " (default: default)."),
@@ -30,7 +31,7 @@ _OPTIONS = (
     click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True,
                  help="CPU threads for inference (OpenCV gets half)."),
     click.option("--device", default=None, help="Backend device: cpu | cuda (backend default when omitted)."),
-    click.option("--mouth-interior", type=click.Choice(["driver", "generated"]), default="driver", show_default=True,
+    click.option("--mouth-interior", type=click.Choice(MOUTH_INTERIORS), default="driver", show_default=True,
                  help="Guided weights: 'driver' shows your own mouth interior (teeth, tongue), warped into the "
                       "target's lips and colour-matched — your mouth's pixels reach the output; 'generated' lets "
                       "the network paint it (no teeth). No pixel of yours is shown once your face is lost."),

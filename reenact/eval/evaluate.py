@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from reenact.config import MOUTH_INTERIORS
 from reenact.data.datasets import FaceBank, Pair, build_bank, make_pairs
 from reenact.errors import InputError, WeightsError
 from reenact.eval.results import ALL_SETS, EXPRESSIVE_CASES, EXPRESSIVE_SETS, EvalResults, PairScores, SetResult
@@ -405,8 +406,8 @@ def run_eval(weights: str | os.PathLike, data: str | os.PathLike, split: str = "
     ``mouth_interior``: the guided default's mouth interior, as `reenact live --mouth-interior`.
     """
     _check_run_args(split, max_pairs, sets, expressive_cases)
-    if mouth_interior not in ("driver", "generated"):
-        raise InputError(f"unknown mouth interior {mouth_interior!r}; expected driver or generated")
+    if mouth_interior not in MOUTH_INTERIORS:
+        raise InputError(f"unknown mouth interior {mouth_interior!r}; expected {' or '.join(MOUTH_INTERIORS)}")
     models, skipped = _load_models(weights, paper_weights, pix2pix_weights, backend, threads, mouth_interior)
     default = models["default"]
     bank = build_bank(data, cache_dir=cache_dir, seed=seed, progress=progress)

@@ -20,6 +20,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from reenact.face.rasterize import polygon_mask
+
 #: Per eye: its corner points (outer/inner, along the eye line) and its lid pairs (upper, lower).
 EYES: tuple[tuple[tuple[int, int], tuple[tuple[int, int], ...]], ...] = (
     ((36, 39), ((37, 41), (38, 40))),  # the subject's right eye (image left)
@@ -171,14 +173,6 @@ def _spline(p: np.ndarray, n: int = 16) -> np.ndarray:
     return np.vstack(spans + [p[-1:]])
 
 
-def _fill(box: tuple[int, int, int, int], poly: np.ndarray) -> np.ndarray:
-    """An anti-aliased uint8 mask of the box x0, y0, x1, y1 with the polygon (image pixels) filled."""
-    x0, y0, x1, y1 = box
-    layer = np.zeros((y1 - y0, x1 - x0), np.uint8)
-    cv2.fillPoly(layer, [np.round((poly - (x0, y0)) * 16).astype(np.int32)], 255, cv2.LINE_AA, shift=4)
-    return layer
-
-
 def draw_lashes(image: np.ndarray, points: np.ndarray, amounts: np.ndarray, scale: float = 1.0,
                 offset: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
     """The closed lids drawn into ``image`` in place, with opacity ``amounts``: per eye, the lid margin's
@@ -202,10 +196,10 @@ def draw_lashes(image: np.ndarray, points: np.ndarray, amounts: np.ndarray, scal
         if x1 <= x0 or y1 <= y0:
             continue
         box = (x0, y0, x1, y1)
-        shadow = _fill(box, np.vstack([line - (half + LID_SHADOW * scale) * down, line[::-1]]))
+        shadow = polygon_mask(np.vstack([line - (half + LID_SHADOW * scale) * down, line[::-1]]), box=box)
         k = max(1, int(round(LID_SHADOW * scale))) * 2 + 1
-        shadow = cv2.GaussianBlur(shadow, (k, k), 0).astype(np.float32) / 255.0
-        lash = _fill(box, np.vstack([line - half * down, (line + half * down)[::-1]])).astype(np.float32) / 255.0
+        shadow = cv2.GaussianBlur(shadow, (k, k), 0)
+        lash = polygon_mask(np.vstack([line - half * down, (line + half * down)[::-1]]), box=box)
         a = (LASH_OPACITY * amounts[eye] * lash)[..., None]
         roi = image[y0:y1, x0:x1].astype(np.float32) * (1 - LID_SHADOW_DARKEN * amounts[eye] * shadow[..., None])
         roi = roi * (1 - a) + np.array(LASH_COLOUR, np.float32) * a

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from reenact.face.rasterize import polygon_mask
 from reenact.face.topology import mouth_opening
 from reenact.face.warp import Mesh, warp_image
 
@@ -77,15 +78,6 @@ class MouthGuide:
         x0, y0, x1, y1 = self.box
         out[y0:y1, x0:x1] = self.alpha
         return out
-
-
-def polygon_mask(points: np.ndarray, size: int = 256, box: tuple[int, int, int, int] | None = None) -> np.ndarray:
-    """An anti-aliased filled polygon, float32 in [0,1]: [size,size], or the part inside ``box`` (x0, y0, x1, y1)."""
-    x0, y0, x1, y1 = box if box is not None else (0, 0, size, size)
-    m = np.zeros((y1 - y0, x1 - x0), np.uint8)
-    q = (np.asarray(points, np.float64) - (x0, y0)) * 16
-    cv2.fillPoly(m, [np.round(q).astype(np.int32)], 255, cv2.LINE_AA, shift=4)
-    return m.astype(np.float32) / 255.0
 
 
 def _box(points: np.ndarray, size: int, pad: int) -> tuple[int, int, int, int]:

@@ -6,6 +6,8 @@ Value range is [-1, 1], as Ω's image inputs: background -1, landmarks up to +1.
   smooth, sub-pixel position that a convolution can read.
 - ``polylines`` (guided variant, 3 channels): anti-aliased polylines per face part, one
   channel per group so parts never blur into each other: (jaw, nose), (brows, eyes), (lips).
+
+And ``polygon_mask``, the anti-aliased filled polygon the mouth guide and the painted lids use.
 """
 
 from __future__ import annotations
@@ -80,3 +82,12 @@ def landmark_image(points: np.ndarray, style: str, size: int = 256, sigma: float
     if style == "polylines":
         return polyline_image(points, size, width)
     raise ValueError(f"unknown raster style {style!r}; expected 'gaussian' or 'polylines'")
+
+
+def polygon_mask(points: np.ndarray, size: int = 256, box: tuple[int, int, int, int] | None = None) -> np.ndarray:
+    """An anti-aliased filled polygon, float32 in [0,1]: [size,size], or the part inside ``box`` (x0, y0, x1, y1)."""
+    x0, y0, x1, y1 = box if box is not None else (0, 0, size, size)
+    m = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    q = (np.asarray(points, np.float64) - (x0, y0)) * 16
+    cv2.fillPoly(m, [np.round(q).astype(np.int32)], 255, cv2.LINE_AA, shift=4)
+    return m.astype(np.float32) / 255.0

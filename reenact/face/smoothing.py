@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from reenact.face.topology import BROW_POINTS, EYE_POINTS, MOUTH_POINTS, eye_centres
+from reenact.face.topology import BROW_POINTS, EYE_POINTS, LID_PAIRS, MOUTH_POINTS, eye_centres, eye_openings
 
 
 @dataclass(frozen=True)
@@ -99,14 +99,6 @@ def normalise(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     return (points - origin) / scale, origin, scale
 
 
-_LIDS = (1, 2, 4, 5)  # an eye's lid points among its six (0 and 3 are the corners)
-
-
-def _gap(eye: np.ndarray) -> float:
-    """An eye's opening from its six points (the mean of its two lid pairs' distances)."""
-    return 0.5 * float(np.linalg.norm(eye[1] - eye[5]) + np.linalg.norm(eye[2] - eye[4]))
-
-
 class LandmarkSmoother:
     """One Euro smoothing of [68,2] landmarks in face-normalised coordinates.
 
@@ -156,7 +148,11 @@ class LandmarkSmoother:
             raise ValueError(f"blink_gate must be (low, high) with 0 < low < high, got {blink_gate}")
         self.blink_gate = blink_gate
         self.blink_window_s = blink_window_s
-        self._eye_rows = [np.flatnonzero(np.isin(np.flatnonzero(group == 2), np.arange(a, a + 6))) for a in (36, 42)]
+        # each eye's lid points (the corners stay smoothed: they do not move in a blink), and their rows
+        # in the eye filter's state
+        eye_rows = {int(k): i for i, k in enumerate(np.flatnonzero(group == 2))}
+        self._lids = [np.array([k for pair in pairs for k in pair]) for pairs in LID_PAIRS]
+        self._lid_rows = [np.array([eye_rows[k] for k in lids]) for lids in self._lids]
         self._gaps: list[list[tuple[float, float]]] = [[], []]
 
     def reset(self) -> None:
@@ -168,21 +164,19 @@ class LandmarkSmoother:
     def _pass_blinks(self, norm: np.ndarray, shape: np.ndarray, t: float) -> None:
         """Let a closing (or reopening) eye's lid points through unsmoothed (``blink_gate``), in place."""
         lo, hi = self.blink_gate
-        for e, first in enumerate((36, 42)):
-            eye = slice(first, first + 6)
-            raw = _gap(norm[eye])
+        raw, smoothed = eye_openings(norm), eye_openings(shape)
+        for e, (lids, rows) in enumerate(zip(self._lids, self._lid_rows, strict=True)):
             hist = self._gaps[e]
-            hist.append((t, raw))
+            hist.append((t, float(raw[e])))
             while hist and hist[0][0] < t - self.blink_window_s:
                 hist.pop(0)
             ref = float(np.median([g for _, g in hist]))
             if ref <= 1e-6:
                 continue
-            w = min(1.0, max(0.0, (hi - min(raw, _gap(shape[eye])) / ref) / (hi - lo)))
-            if w > 0:  # the lids only: the corners do not move in a blink, and stay smoothed
-                lids = [first + k for k in _LIDS]
+            w = min(1.0, max(0.0, (hi - min(raw[e], smoothed[e]) / ref) / (hi - lo)))
+            if w > 0:
                 shape[lids] += w * (norm[lids] - shape[lids])
-                self.eye_filter.set_state(self._eye_rows[e][list(_LIDS)], shape[lids])
+                self.eye_filter.set_state(rows, shape[lids])
 
     def __call__(self, points: np.ndarray, t: float) -> np.ndarray:
         """Smooth one frame's landmarks taken at time ``t`` seconds. Returns [68,2] float32 pixels."""

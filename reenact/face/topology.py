@@ -152,6 +152,16 @@ def interocular(points: np.ndarray) -> float:
     return float(np.linalg.norm(l_ - r))
 
 
+#: Each eye's lid pairs (upper, lower): the subject's right eye (image left), then the left.
+LID_PAIRS: tuple[tuple[tuple[int, int], tuple[int, int]], ...] = (((37, 41), (38, 40)), ((43, 47), (44, 46)))
+
+
+def eye_openings(points: np.ndarray) -> np.ndarray:
+    """[2] each eye's opening: the mean distance between its two lid pairs, in the points' units."""
+    p = np.asarray(points, np.float64)
+    return np.array([np.mean([np.linalg.norm(p[a] - p[b]) for a, b in pairs]) for pairs in LID_PAIRS])
+
+
 def mouth_opening(points: np.ndarray) -> float:
     """Inner-lip opening (mean of the 3 vertical gaps) over the inter-ocular distance."""
     gap = np.linalg.norm(points[[61, 62, 63]] - points[[67, 66, 65]], axis=1).mean()

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from reenact.config import MOUTH_INTERIORS
 from reenact.errors import InputError, NoFaceError
 from reenact.face.align import Alignment, align_points, apply, invert, similarity
 from reenact.face.eyes import closed_eyes, draw_lashes, lid_amounts, paint_lids
@@ -30,7 +31,6 @@ log = logging.getLogger(__name__)
 
 STAGES = ("landmarks", "smooth", "phi", "warp", "omega", "paste")
 PASTE_INTERPOLATION = {"linear": cv2.INTER_LINEAR, "cubic": cv2.INTER_CUBIC, "lanczos": cv2.INTER_LANCZOS4}
-MOUTH_INTERIORS = ("driver", "generated")
 
 
 @dataclass
