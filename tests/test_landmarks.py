@@ -197,6 +197,28 @@ def test_tracker_takes_back_a_weakly_scored_face_on_the_next_frame(astronaut, re
     assert _err(res.points, reference) < TOL_PX
 
 
+def test_tracker_keeps_the_rect_shape_across_redetections(astronaut, detector) -> None:
+    """A regional re-detection lands on another HOG pyramid step than the full-frame one here
+    (rect 10 % smaller); the points must not move with it: a still face gives the same points
+    before and after every re-detection, as ``detect`` gives them."""
+    from reenact.face.tracking import LandmarkTracker
+
+    frame, _ = _place(astronaut, 1.5, 20, -30)
+    gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+    full = detector.scored_faces(frame)[0][0]
+    tracker = LandmarkTracker(detector, redetect_every=3)
+    region = tracker._faces_in_region(gray, detector.landmarks_in(frame, full).box)[0]
+    assert abs(region.width() / full.width() - 1) > 0.05  # the situation this guards against
+    ref = detector.detect(frame).points
+    results, modes = [], []
+    for _ in range(10):
+        results.append(tracker.update(frame).points)
+        modes.append(tracker.last_mode)
+    assert modes.count("redetect") >= 2, modes
+    worst = max(_err(p, ref) for p in results)
+    assert worst < 0.5, f"tracked points moved {worst:.2f} px from detect's on a still face ({modes})"
+
+
 def test_detector_track_uses_the_tracker_and_resets(astronaut, detector) -> None:
     frame, _ = _place(astronaut, 1.5, 0, -60)
     detector.reset()

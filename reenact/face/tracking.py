@@ -10,6 +10,16 @@ landmarks, and the detector runs
   or the face patch no longer looks like the face seen at the last detection (the face left
   the frame; the shape predictor itself always returns 68 points, face or not).
 
+A periodic re-detection that finds the face where it is tracked keeps the tracked points; one that
+finds it elsewhere, or one after a doubtful frame, starts again from the detector's rect, and the
+rect the shape predictor is then given keeps the shape (relative to the landmark box) of the rect
+that started tracking. HOG rects come in pyramid
+steps of 6/5, and a region searched at another scale can land a step away from the full-frame
+detection's; the shape predictor's points move with the rect (the eyes most: a tracked eye read 7 %
+more open from frame 10 on, a synthetic shut eye as half open), and a rect flipping between steps
+at every re-detection made the landmarks jump. Held, the tracked points keep ``detect``'s convention,
+the one the target photo and the calibration are read with.
+
 If the regional detection fails, a full-frame detection follows; if that fails too the
 result is empty (``found=False``) and the next frames search the whole frame again, so the
 tracker recovers when the face re-enters. With several faces, the largest of the sure ones is
@@ -153,21 +163,36 @@ class LandmarkTracker:
             return self._acquire(gray)
         st = self._state
         st.since_detect += 1
-        if st.since_detect >= self.redetect_every:
-            return self._redetect(gray, "periodic")
-        rect = self.detector.rectangle(*_rect_from(st.landmarks.box, st.rect_from_box))
-        res = self.detector.landmarks_in(gray, rect, n_faces=st.n_faces)
+        used = _rect_from(st.landmarks.box, st.rect_from_box)
+        res = self.detector.landmarks_in(gray, self.detector.rectangle(*used), n_faces=st.n_faces)
         why = _implausible(st.landmarks.box, res.box)
         if why is None:
             ncc = float((face_patch(gray, res.points) * st.patch).sum())
             if ncc < MIN_PATCH_NCC:
                 why = f"face patch changed (ncc {ncc:.2f})"
+        if why is None and st.since_detect >= self.redetect_every:
+            why = self._confirm(gray, used)
+            if why is None:  # the detector sees the face where it is tracked: keep the tracked points
+                st.landmarks, st.patch, st.since_detect = res, face_patch(gray, res.points), 0
+                self.last_mode = "redetect"
+                return res
         if why is not None:
             log.debug("tracking doubtful (%s); re-detecting", why)
             return self._redetect(gray, why)
         st.landmarks = res
         self.last_mode = "track"
         return res
+
+    def _confirm(self, gray: np.ndarray, used: tuple[int, int, int, int]) -> str | None:
+        """The periodic check: None when a regional detection finds the face in about the rect
+        tracking used (within a pyramid step or two), else why not."""
+        assert self._state is not None
+        rects = self._faces_in_region(gray, self._state.landmarks.box)
+        if not rects:
+            return "periodic: no face in the region"
+        r = rects[0]
+        why = _implausible(used, (r.left(), r.top(), r.right(), r.bottom()))
+        return None if why is None else f"periodic: the detector's face is elsewhere ({why})"
 
     # -- detection paths ----------------------------------------------------------------
     def _start(self, gray: np.ndarray, rect, n_faces: int, mode: str) -> FaceLandmarks:
@@ -216,7 +241,14 @@ class LandmarkTracker:
         assert st is not None
         rects = self._faces_in_region(gray, st.landmarks.box)
         if rects:
-            return self._start(gray, rects[0], max(st.n_faces, 1), "redetect")
+            n_faces = max(st.n_faces, 1)
+            found = self.detector.landmarks_in(gray, rects[0], n_faces=n_faces)  # where the face is now
+            rect = self.detector.rectangle(*_rect_from(found.box, st.rect_from_box))  # in the held rect shape
+            res = self.detector.landmarks_in(gray, rect, n_faces=n_faces)
+            self._state = _State(landmarks=res, rect_from_box=st.rect_from_box, patch=face_patch(gray, res.points),
+                                 n_faces=n_faces)
+            self.last_mode = "redetect"
+            return res
         log.debug("no face around the last box (%s); searching the whole frame", why)
         self._state = None
         res = self._acquire(gray)
