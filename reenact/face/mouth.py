@@ -42,11 +42,6 @@ LIGHT_SHARE = 0.5
 #: neutral grey, 8-bit L*a*b*) a ratio is taken over (a grey-lit skin gives none: scale 1).
 CAST_SCALE = (0.1, 4.0)
 MIN_CAST = 3.0
-#: The laid-in interior's lightness contrast, stretched about its mean inside the polygon after the
-#: colour match. Without it the driver's teeth came out grey against a pale target's lips and the gap
-#: between the teeth rows became the strongest edge, where dlib (and the eye) put the inner lips
-#: (CREMA-D close-ups); 1.6 glared.
-INTERIOR_CONTRAST = 1.3
 
 
 @dataclass(frozen=True)
@@ -145,21 +140,6 @@ def match_colour(pixels: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.nda
     return cv2.cvtColor(lab.reshape(-1, 1, 3), cv2.COLOR_LAB2BGR).reshape(shape)
 
 
-def stretch_lightness(patch: np.ndarray, alpha: np.ndarray, k: float) -> np.ndarray:
-    """``patch`` (uint8 BGR) with its L* spread ``k`` times about its ``alpha``-weighted mean
-    (colour kept); pixels where ``alpha`` is 0 are left as they are."""
-    if k == 1.0 or not alpha.any():
-        return patch
-    lab = cv2.cvtColor(patch, cv2.COLOR_BGR2LAB).astype(np.float32)
-    L = lab[..., 0]
-    mean = float((L * alpha).sum() / alpha.sum())
-    inside = alpha > 0
-    L[inside] = mean + (L[inside] - mean) * k
-    out = cv2.cvtColor(np.clip(lab + 0.5, 0, 255).astype(np.uint8), cv2.COLOR_LAB2BGR)
-    out[~inside] = patch[~inside]
-    return out
-
-
 def opening_gate(points: np.ndarray) -> float:
     """0 for a closed mouth, 1 for an open one (``OPEN_FROM``..``OPEN_FULL``, linear between)."""
     return float(np.clip((mouth_opening(points) - OPEN_FROM) / (OPEN_FULL - OPEN_FROM), 0.0, 1.0))
@@ -203,7 +183,6 @@ def mouth_guide(driver_crop: np.ndarray | None, L_s: np.ndarray, jgen: np.ndarra
     if target_skin is None:
         target_skin = mouth_skin_mean(target_crop, L_t)
     patch = match_colour(patch, mouth_skin_mean(driver_crop, L_s), target_skin)
-    patch = stretch_lightness(patch, alpha, INTERIOR_CONTRAST)
     alpha *= gate
     patch[alpha <= 0] = 0
     return MouthGuide(patch, alpha, box, size)
@@ -249,5 +228,5 @@ def jitter_guide(guide: MouthGuide, rng: np.random.Generator, gain: float = 0.15
     return MouthGuide(patch, guide.alpha, guide.box, guide.size)
 
 
-__all__ = ["MouthGuide", "driver_mouth_crop", "jitter_guide", "match_colour", "mouth_guide", "mouth_skin_mean", "stretch_lightness",
+__all__ = ["MouthGuide", "driver_mouth_crop", "jitter_guide", "match_colour", "mouth_guide", "mouth_skin_mean",
            "opening_gate", "paste_interior", "polygon_mask", "skin_ring"]
