@@ -5,7 +5,8 @@ neutral face J_s), giving J_gen; Ω renders the target crop P_t with J_gen. The 
 returns a residual and a mask that are added to P_t warped L_t → J_gen; the paper variant's Ω
 returns the face itself. For guided, each eye's opening in J_gen is then retargeted
 (``face.eyes.retarget_eyes``: a driver's blink closes the target's lids whatever the eye sizes), a
-closing eye's lid is painted into the warp (``inputs.warp_with_lids``), and
+closing eye's lid is painted into the warp (``inputs.warp_with_lids``), Ω's residual is kept to
+the face (``RESIDUAL_REGION``), and
 an Ω trained with the mouth guide (``cfg.mouth_guide``) also gets the driver's mouth interior placed
 in J_gen's inner lips (``face.mouth.mouth_guide``) when a driver crop is given. Two evaluation stand-ins replace Φ: the ``oracle`` (``jgen`` = the real
 J_o) and ``pix2pix`` (the paper's baseline: Ω fed the source's own landmark image).
@@ -25,10 +26,23 @@ import numpy as np
 from reenact.config import ModelConfig
 from reenact.face.eyes import retarget_eyes
 from reenact.face.mouth import MouthGuide, mouth_guide, paste_interior
+from reenact.face.rasterize import soft_hull_mask
 from reenact.inputs import from_net, guided_omega_input, paper_omega_input, raster, to_net
 
 PhiFn = Callable[..., np.ndarray]  # batch-1 inputs -> J_gen [1,68,2] (guided) or [1,1,256,256] (paper)
 OmegaFn = Callable[[np.ndarray], np.ndarray]  # [1,C,256,256] -> [1,C',256,256]
+
+#: Where the guided Ω's residual may act: the convex hull of J_gen's jaw and brows (points 0-26),
+#: grown by 6 px and feathered (sigma 6 px). Ω, trained on GRID crops, also paints at the hairline,
+#: the ears and the face's outline; on other people's targets that smeared the jaw's edge and the
+#: ears (validation close-ups) and cost identity. Chosen on validation (BENCHMARKS.md, issue 17).
+RESIDUAL_REGION = (tuple(range(27)), 6.0, 6.0)
+
+
+def residual_region(jgen: np.ndarray, size: int = 256) -> np.ndarray:
+    """[size,size] float32 in [0,1]: ``RESIDUAL_REGION`` for J_gen's [68,2] crop points."""
+    idx, grow, blur = RESIDUAL_REGION
+    return soft_hull_mask(jgen, idx, grow, blur, size)
 
 
 def phi_inputs(cfg: ModelConfig, L_s: np.ndarray, J_s: np.ndarray, L_t: np.ndarray,
@@ -111,6 +125,9 @@ def generate_crop(cfg: ModelConfig, phi: PhiFn | None, omega: OmegaFn, P_t: np.n
     x, warped = omega_input(cfg, P_t, L_t, jgen, guide=guide if cfg.mouth_guide else None, closed=target_closed)
     tw = time.perf_counter()
     out = omega(x[None])[0]
+    if cfg.variant == "guided":
+        out = out.copy()  # a backend may hand back its own buffer
+        out[3] *= residual_region(jgen, out.shape[-1])
     t2 = time.perf_counter()
     if timings is not None:
         timings["phi"] = (t1 - t0) * 1000
@@ -122,4 +139,5 @@ def generate_crop(cfg: ModelConfig, phi: PhiFn | None, omega: OmegaFn, P_t: np.n
     return Generated(cfg.variant, out, jgen, warped, guide)
 
 
-__all__ = ["Generated", "OmegaFn", "PhiFn", "generate_crop", "omega_input", "phi_inputs"]
+__all__ = ["RESIDUAL_REGION", "Generated", "OmegaFn", "PhiFn", "generate_crop", "omega_input", "phi_inputs",
+           "residual_region"]

@@ -126,3 +126,27 @@ def test_eval_scores_the_mouth_interior_live_is_told_to_use(case, weights_factor
         live, _ = r.crop_output(bank.points[p.source], driver=bank.crops[p.source])
         assert np.array_equal(live, outs[interior])
     assert not np.array_equal(outs["driver"], outs["generated"])  # the source's mouth is open: its interior shows
+
+
+def test_the_guided_residual_acts_on_the_face_only(astronaut, astronaut_points):
+    """Ω's mask is kept to J_gen's jaw-and-brow hull grown by 6 px (feathered): full well inside the
+    face, none at the crop's corners and the hairline, whatever Ω itself returned."""
+    from reenact.config import model_config
+    from reenact.face.align import align_points
+    from reenact.generate import RESIDUAL_REGION, generate_crop, residual_region
+
+    cfg = model_config("guided", "lite")
+    al = align_points(astronaut_points)
+    P_t, L_t = al.crop(astronaut), al.to_crop(astronaut_points).astype(np.float32)
+    ones = np.ones((1, 4, 256, 256), np.float32)  # an Ω that paints everywhere, at full mask
+    g = generate_crop(cfg, lambda *a: a[2], lambda x: ones.copy(), P_t, L_t, L_t, L_t)
+    region = residual_region(g.jgen)
+    assert np.array_equal(g.out[3], region)
+    assert np.array_equal(g.out[:3], ones[0, :3])  # the residual itself is Ω's
+    nose = np.round(L_t[30]).astype(int)
+    assert region[nose[1], nose[0]] == pytest.approx(1.0)
+    brow_top = int(np.floor(L_t[17:27, 1].min()))
+    grow = RESIDUAL_REGION[1]
+    forehead = brow_top - int(grow) - 20  # 20 px above the grown hull: hair or forehead
+    assert region[:max(forehead, 0) + 1].max() < 0.01
+    assert region[0, 0] == 0 and region[-1, -1] < 0.01

@@ -43,6 +43,18 @@ def hull_mask(points: np.ndarray, idx: tuple[int, ...] | list[int], size: int = 
     return mask
 
 
+def soft_hull_mask(points: np.ndarray, idx: tuple[int, ...] | list[int], grow: float, blur: float,
+                   size: int = 256) -> np.ndarray:
+    """(size,size) float32 in [0,1]: ``hull_mask`` grown by ``grow`` px (an elliptical dilation) and
+    feathered by a Gaussian of sigma ``blur`` px."""
+    mask = hull_mask(points, idx, size)
+    if grow > 0:
+        k = 2 * int(round(grow)) + 1
+        mask = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    out = mask.astype(np.float32)
+    return cv2.GaussianBlur(out, (0, 0), blur) if blur > 0 else out
+
+
 def gaussian_image(points: np.ndarray, size: int = 256, sigma: float = 1.5) -> np.ndarray:
     """1-channel Gaussian-dot landmark image, [size,size] float32 in [-1,1]."""
     pts = _check(points)
