@@ -12,8 +12,9 @@ these settings, frame by frame in turn so that a busy machine slows each alike:
   given to Ω.
 
 The interior is cut from the frame in ``smooth``, built in ``warp`` and laid into the output in
-``paste``; a guide-trained Ω's wider input is in ``omega``. Also prints the new steps alone (median
-of many calls): the eye retargeting, the mouth cut and the guide.
+``paste``; a guide-trained Ω's wider input is in ``omega``, and so is the residual's face region
+(``generate.residual_region``). Also prints the new steps alone (median of many calls): the eye
+retargeting, the mouth cut, the guide and the residual region.
 
     python scripts/bench_expressive_cost.py [--new-weights RUN] [--target PHOTO]
 """
@@ -56,6 +57,7 @@ def main() -> None:
     from reenact.face.eyes import retarget_eyes
     from reenact.face.landmarks import create_detector
     from reenact.face.mouth import driver_mouth_crop, mouth_guide
+    from reenact.generate import residual_region
     from reenact.inference.backend import create_backend
     from reenact.inference.reenactor import Reenactor, ReenactorOptions
     from reenact.live.capture import Frame
@@ -119,7 +121,8 @@ def main() -> None:
     cut = driver_mouth_crop(frames[k], al.M, L_s)
     print(f"\neye retargeting: {micro(lambda: retarget_eyes(jgen, tg.crop_points, L_s, r.neutral)):.3f} ms; "
           f"mouth cut from the frame: {micro(lambda: driver_mouth_crop(frames[k], al.M, L_s)):.3f} ms; "
-          f"mouth guide: {micro(lambda: mouth_guide(cut, L_s, jgen, tg.crop, tg.crop_points, tg.net['mouth_skin'])):.3f} ms (median)")
+          f"mouth guide: {micro(lambda: mouth_guide(cut, L_s, jgen, tg.crop, tg.crop_points, tg.net['mouth_skin'])):.3f} ms; "
+          f"Ω's residual region: {micro(lambda: residual_region(jgen)):.3f} ms (median)")
 
 
 if __name__ == "__main__":
