@@ -172,6 +172,46 @@ def test_full_resolution_warp_moves_a_marked_point() -> None:
     assert np.linalg.norm(_centroid(out, dst[57], radius=5) - dst[57]) < 1.0
 
 
+def test_the_extended_paste_mesh_tiles_the_crop_and_the_band_below() -> None:
+    ext = warp.PASTE_EXTEND
+    tris = warp.triangles(CROP_SIZE, float(ext))
+    pts = warp._mesh_points_crop(TEMPLATE_256, CROP_SIZE, ext)
+    area = warp._signed_areas(pts, tris)
+    assert (area > 0).all()
+    assert area.sum() == pytest.approx((CROP_SIZE - 1) * (CROP_SIZE - 1 + ext), rel=1e-5)
+    np.testing.assert_array_equal(warp._mesh_points_crop(TEMPLATE_256, CROP_SIZE, 0.0),
+                                  warp._mesh_points_crop(TEMPLATE_256, CROP_SIZE))
+
+
+def test_a_dropped_chin_is_not_cut_off_by_the_paste_back() -> None:
+    """A mouth opened wide drops the chin by 27 crop px (CREMA-D's largest). Inside the crop the
+    neck under it was squeezed ~3x and the region's edge cut through it; the paste-back's mesh
+    reaches PASTE_EXTEND below the crop, so the squeeze stays under 2x and the warp meets the
+    untouched image smoothly."""
+    h, w = 720, 1280
+    src = align.apply(_similarity_matrix(1.8, 0.0, 420.0, 60.0), TEMPLATE_256)
+    al = align.align_points(src)
+    dst = src.copy()
+    drop = np.float32([0.0, 27.0 * 1.8])
+    dst[5:12] += drop * np.float32([0.5, 0.8, 0.95, 1.0, 0.95, 0.8, 0.5])[:, None]  # the jaw around the chin
+    dst[[56, 57, 58, 65, 66, 67]] += drop
+    x = int(round(dst[8, 0]))
+    chin_y = float(dst[8, 1])
+
+    def squeeze(extend):
+        _, map_y, cov = warp.warp_maps(warp.image_mesh(src, dst, al.M, extend=extend), (h, w))
+        col, covered = map_y[:, x].astype(np.float64), cov[:, x] > 0
+        rows = np.arange(int(chin_y) + 2, h - 1)
+        rows = rows[covered[rows] & covered[rows + 1]]
+        return float(np.max(col[rows + 1] - col[rows])), int(rows.max())
+
+    inside, last_inside = squeeze(0.0)
+    extended, last_extended = squeeze(warp.PASTE_EXTEND)
+    assert inside > 2.5  # the case this guards against
+    assert extended < 2.0
+    assert last_extended - last_inside == pytest.approx(warp.PASTE_EXTEND * 1.8, abs=3)
+
+
 @pytest.mark.parametrize("step", [2, 3])
 def test_coarse_warp_maps_are_exact_for_an_affine_mesh_up_to_the_region_border(step: int) -> None:
     """Where one affine map covers everything (an unmoved face, or every vertex scaled and shifted

@@ -35,19 +35,36 @@ def crop_border(size: int = CROP_SIZE, n_side: int = 4) -> np.ndarray:
     return np.concatenate([top, right, bottom, left]).astype(np.float32)
 
 
-def _mesh_points_crop(points: np.ndarray, size: int) -> np.ndarray:
-    """68 points + an inner ring (which follows the face's similarity, fixed here) + crop border."""
+#: How far below the crop the full-resolution paste-back's mesh reaches, in crop pixels (of 256).
+#: Inside the crop the band between the chin (y ~ 214) and the mesh's fixed ring (250) is ~36 px,
+#: and a mouth opened wide drops the chin by up to ~27 px (CREMA-D), so the neck was squeezed into
+#: a few pixels: a visible seam under the chin. Ω's input warp stays inside the crop.
+PASTE_EXTEND = 40
+
+
+def _mesh_points_crop(points: np.ndarray, size: int, extend: float = 0.0) -> np.ndarray:
+    """68 points + an inner ring (which follows the face's similarity, fixed here) + crop border.
+
+    ``extend`` > 0: the mesh reaches that far below the crop (the ring's lower half and the border's
+    bottom moved down), for the paste-back at full resolution."""
     s = size / CROP_SIZE
     # around the face, inside the crop: the band between ring and border absorbs the motion
     inner = ring_points(np.array([128.0, 128.0]) * s, 118 * s, 122 * s, n=16)
-    return np.concatenate([points.astype(np.float32), inner, crop_border(size)])
+    if extend <= 0:
+        return np.concatenate([points.astype(np.float32), inner, crop_border(size)])
+    c, ry = 128.0 * s, 122.0 * s
+    below = inner[:, 1] > c
+    inner[below, 1] = c + (inner[below, 1] - c) * (ry + extend) / ry
+    border = crop_border(size)
+    border[:, 1] *= (size - 1 + extend) / (size - 1)  # the rectangle stretched down, corners kept at the top
+    return np.concatenate([points.astype(np.float32), inner, border])
 
 
 @lru_cache(maxsize=8)
-def triangles(size: int = CROP_SIZE) -> np.ndarray:
+def triangles(size: int = CROP_SIZE, extend: float = 0.0) -> np.ndarray:
     """Delaunay triangles (indices into the mesh points) on the canonical template. [T,3] int32."""
-    pts = _mesh_points_crop(TEMPLATE_256 * (size / CROP_SIZE), size)
-    sub = cv2.Subdiv2D((-1, -1, size + 2, size + 2))
+    pts = _mesh_points_crop(TEMPLATE_256 * (size / CROP_SIZE), size, extend)
+    sub = cv2.Subdiv2D((-1, -1, size + 2, int(np.ceil(size + extend)) + 2))
     for p in pts:
         sub.insert((float(p[0]), float(p[1])))
     tris = []
@@ -79,16 +96,22 @@ def crop_mesh(src68: np.ndarray, dst68: np.ndarray, size: int = CROP_SIZE) -> Me
     return Mesh(_mesh_points_crop(src68, size), _mesh_points_crop(dst68, size), triangles(size))
 
 
-def image_mesh(src68: np.ndarray, dst68: np.ndarray, to_crop: np.ndarray, size: int = CROP_SIZE) -> Mesh:
+def image_mesh(src68: np.ndarray, dst68: np.ndarray, to_crop: np.ndarray, size: int = CROP_SIZE,
+               extend: float = 0.0) -> Mesh:
     """Mesh in full-image pixels: the crop mesh mapped back with the crop->image affine ``to_crop^-1``.
 
     ``to_crop`` is the 2x3 image->crop matrix. The crop border ring becomes a fixed rectangle
-    in the image, so the warp stays inside the face's aligned region.
+    in the image, so the warp stays inside the face's aligned region; ``extend`` (crop pixels, the
+    paste-back's ``PASTE_EXTEND``) lets that region reach below the crop.
     """
     Minv = cv2.invertAffineTransform(np.asarray(to_crop, np.float64))
     s68 = (src68.astype(np.float64) @ to_crop[:, :2].T + to_crop[:, 2]).astype(np.float32)
     d68 = (dst68.astype(np.float64) @ to_crop[:, :2].T + to_crop[:, 2]).astype(np.float32)
-    cm = crop_mesh(s68, d68, size)
+    if extend > 0:
+        s68, d68 = np.asarray(s68, np.float32), np.asarray(d68, np.float32)
+        cm = Mesh(_mesh_points_crop(s68, size, extend), _mesh_points_crop(d68, size, extend), triangles(size, float(extend)))
+    else:
+        cm = crop_mesh(s68, d68, size)
     back = lambda p: (p.astype(np.float64) @ Minv[:, :2].T + Minv[:, 2]).astype(np.float32)  # noqa: E731
     return Mesh(back(cm.src), back(cm.dst), cm.tris)
 

@@ -23,7 +23,7 @@ from reenact.face.eyes import closed_eyes, draw_lashes, lid_amounts, paint_lids
 from reenact.face.landmarks import FaceLandmarks, LandmarkDetector, check_image
 from reenact.face.mouth import MouthGuide, driver_mouth_crop, mouth_skin_mean
 from reenact.face.topology import TEMPLATE_256
-from reenact.face.warp import image_mesh, warp_image
+from reenact.face.warp import PASTE_EXTEND, image_mesh, warp_image
 from reenact.generate import Generated, generate_crop
 from reenact.inputs import from_net, raster
 
@@ -42,7 +42,7 @@ class Target:
     align: Alignment  # ``image`` <-> canonical crop
     crop: np.ndarray  # P_t, 256x256x3 uint8 (cut from the photo at its full resolution)
     crop_points: np.ndarray  # L_t, [68,2] in the crop
-    roi: tuple[int, int, int, int]  # x0, y0, x1, y1: the crop's footprint in ``image``
+    roi: tuple[int, int, int, int]  # x0, y0, x1, y1: the crop's footprint in ``image`` (guided: and PASTE_EXTEND below it)
     feather: np.ndarray  # [256,256] float32 in [0,1]: where crop output may change the image
     n_faces: int = 1
     net: dict = field(default_factory=dict)  # per-target network inputs (paper: L_t raster)
@@ -142,7 +142,8 @@ def prepare_target(image: np.ndarray, detector: LandmarkDetector, cfg, landmarks
         M = al.M @ np.linalg.inv(S3)  # output px -> crop
         al = Alignment(M=M, Minv=invert(M), crop_size=al.crop_size)
         log.info("target %dx%d scaled to %dx%d for the output, once", w, h, *size)
-    corners = al.to_image(np.array([[0, 0], [255, 0], [255, 255], [0, 255]], np.float32))
+    bottom = 255 + (PASTE_EXTEND if cfg.variant == "guided" else 0)  # the guided paste-back's mesh reaches below the crop
+    corners = al.to_image(np.array([[0, 0], [255, 0], [255, bottom], [0, bottom]], np.float32))
     x0, y0 = np.floor(corners.min(0)).astype(int)
     x1, y1 = np.ceil(corners.max(0)).astype(int) + 1
     roi = (max(0, int(x0)), max(0, int(y0)), min(size[0], int(x1)), min(size[1], int(y1)))
@@ -361,7 +362,7 @@ class Reenactor:
         """Warp the target (at output size) with the same triangles, add the upscaled residual in the mask."""
         x0, y0, x1, y1 = tg.roi
         jgen_image = tg.align.to_image(jgen)
-        mesh = image_mesh(tg.points, jgen_image, tg.align.M)  # image-pixel landmarks
+        mesh = image_mesh(tg.points, jgen_image, tg.align.M, extend=PASTE_EXTEND)  # image-pixel landmarks
         lids = lid_amounts(jgen, tg.crop_points)  # closing eyes: the lids painted as in Ω's input
         scale = _crop_scale(tg.align)
         source = tg.image
