@@ -219,6 +219,28 @@ def test_tracker_keeps_the_rect_shape_across_redetections(astronaut, detector) -
     assert worst < 0.5, f"tracked points moved {worst:.2f} px from detect's on a still face ({modes})"
 
 
+def test_the_periodic_check_corrects_a_drifted_track(astronaut, detector) -> None:
+    """Tracking that has drifted 0.2 face sizes sideways is put back on the face at the next
+    periodic check (the detector's rect is compared with the tracked one), not kept as plausible."""
+    from reenact.face.landmarks import FaceLandmarks, box_of
+    from reenact.face.tracking import LandmarkTracker
+
+    frame, _ = _place(astronaut, 1.5, 20, -30)
+    ref = detector.detect(frame).points
+    tracker = LandmarkTracker(detector, redetect_every=3)
+    for _ in range(3):  # detect, track, track: the next frame is the periodic check
+        tracker.update(frame)
+    st = tracker._state
+    drift = 0.2 * (st.landmarks.box[2] - st.landmarks.box[0])
+    moved = st.landmarks.points + np.float32([drift, 0.0])
+    st.landmarks = FaceLandmarks(points=moved, found=True, box=box_of(moved), n_faces=1)
+    res = tracker.update(frame)  # the periodic frame: re-anchored on the detector's face
+    assert tracker.last_mode == "redetect"
+    assert _err(res.points, ref) < 3.0, _err(res.points, ref)  # the drift was 0.2 x ~165 px
+    res = tracker.update(frame)
+    assert _err(res.points, ref) < 0.5, _err(res.points, ref)
+
+
 def test_detector_track_uses_the_tracker_and_resets(astronaut, detector) -> None:
     frame, _ = _place(astronaut, 1.5, 0, -60)
     detector.reset()

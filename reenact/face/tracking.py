@@ -57,6 +57,11 @@ REGION_MARGIN = 0.75
 #: In a regional search the region is scaled so the expected face is about this many pixels
 #: wide: dlib's HOG window is 80 px, so smaller faces are missed and larger ones waste time.
 REGION_FACE_PX = 110
+#: The periodic check keeps the tracked points only when the detector's rect is about the tracked one:
+#: centres within this many box sizes, sizes within this ratio (one HOG pyramid step is 6/5).
+#: Looser, a slow drift of the tracked box would never be corrected.
+CONFIRM_SHIFT = 0.1
+CONFIRM_SCALE = 1.25
 #: A typical HOG rect relative to the landmark box (dx, dy, sw, sh): a little higher and 1.25x larger.
 TYPICAL_RECT = (0.0, -0.05, 1.25, 1.25)
 
@@ -112,16 +117,17 @@ def _box_size(box: tuple[int, int, int, int]) -> float:
     return float(np.sqrt(max(box[2] - box[0], 1) * max(box[3] - box[1], 1)))
 
 
-def _implausible(prev: tuple[int, int, int, int], new: tuple[int, int, int, int]) -> str | None:
+def _implausible(prev: tuple[int, int, int, int], new: tuple[int, int, int, int],
+                 max_scale: float = MAX_SCALE_CHANGE, max_jump: float = MAX_JUMP) -> str | None:
     """Why a frame-to-frame change of the landmark box is not believable (None if it is)."""
     s0, s1 = _box_size(prev), _box_size(new)
     ratio = s1 / s0
-    if ratio > MAX_SCALE_CHANGE or ratio < 1 / MAX_SCALE_CHANGE:
+    if ratio > max_scale or ratio < 1 / max_scale:
         return f"box size changed x{ratio:.2f}"
     c0 = np.array([(prev[0] + prev[2]) / 2, (prev[1] + prev[3]) / 2])
     c1 = np.array([(new[0] + new[2]) / 2, (new[1] + new[3]) / 2])
     jump = float(np.linalg.norm(c1 - c0)) / s0
-    if jump > MAX_JUMP:
+    if jump > max_jump:
         return f"box jumped {jump:.2f} box sizes"
     return None
 
@@ -185,13 +191,13 @@ class LandmarkTracker:
 
     def _confirm(self, gray: np.ndarray, used: tuple[int, int, int, int]) -> str | None:
         """The periodic check: None when a regional detection finds the face in about the rect
-        tracking used (within a pyramid step or two), else why not."""
+        tracking used (``CONFIRM_SHIFT``, ``CONFIRM_SCALE``), else why not."""
         assert self._state is not None
         rects = self._faces_in_region(gray, self._state.landmarks.box)
         if not rects:
             return "periodic: no face in the region"
         r = rects[0]
-        why = _implausible(used, (r.left(), r.top(), r.right(), r.bottom()))
+        why = _implausible(used, (r.left(), r.top(), r.right(), r.bottom()), CONFIRM_SCALE, CONFIRM_SHIFT)
         return None if why is None else f"periodic: the detector's face is elsewhere ({why})"
 
     # -- detection paths ----------------------------------------------------------------
