@@ -221,7 +221,8 @@ def test_tracker_keeps_the_rect_shape_across_redetections(astronaut, detector) -
 
 def test_the_periodic_check_corrects_a_drifted_track(astronaut, detector) -> None:
     """Tracking that has drifted 0.2 face sizes sideways is put back on the face at the next
-    periodic check (the detector's rect is compared with the tracked one), not kept as plausible."""
+    periodic check (the detector's rect is compared with the tracked one), not kept as plausible
+    (the frame-to-frame bounds kept it: 7 px off detect's points on that frame)."""
     from reenact.face.landmarks import FaceLandmarks, box_of
     from reenact.face.tracking import LandmarkTracker
 
@@ -237,7 +238,8 @@ def test_the_periodic_check_corrects_a_drifted_track(astronaut, detector) -> Non
     res = tracker.update(frame)  # the periodic frame: re-anchored on the detector's face
     assert tracker.last_mode == "redetect"
     assert _err(res.points, ref) < 3.0, _err(res.points, ref)  # the drift was 0.2 x ~165 px
-    res = tracker.update(frame)
+    for _ in range(2):  # tracking settles back on detect's points
+        res = tracker.update(frame)
     assert _err(res.points, ref) < 0.5, _err(res.points, ref)
 
 
