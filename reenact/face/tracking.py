@@ -201,11 +201,17 @@ class LandmarkTracker:
         return None if why is None else f"periodic: the detector's face is elsewhere ({why})"
 
     # -- detection paths ----------------------------------------------------------------
-    def _start(self, gray: np.ndarray, rect, n_faces: int, mode: str) -> FaceLandmarks:
-        """Shape-predict in a detector rect and (re)start tracking from it."""
+    def _start(self, gray: np.ndarray, rect, n_faces: int, mode: str,
+               relation: tuple[float, float, float, float] | None = None) -> FaceLandmarks:
+        """Shape-predict in a detector rect and (re)start tracking from it. ``relation`` (a
+        re-anchoring): the rect shape to keep; the points are predicted again in a rect of that
+        shape around where the detector's rect found the face."""
         res = self.detector.landmarks_in(gray, rect, n_faces=n_faces)
-        self._state = _State(landmarks=res, rect_from_box=_rect_relation(rect, res.box),
-                             patch=face_patch(gray, res.points), n_faces=n_faces)
+        if relation is None:
+            relation = _rect_relation(rect, res.box)
+        else:
+            res = self.detector.landmarks_in(gray, self.detector.rectangle(*_rect_from(res.box, relation)), n_faces=n_faces)
+        self._state = _State(landmarks=res, rect_from_box=relation, patch=face_patch(gray, res.points), n_faces=n_faces)
         self._lost_frames = 0
         self.last_mode = mode
         return res
@@ -247,14 +253,7 @@ class LandmarkTracker:
         assert st is not None
         rects = self._faces_in_region(gray, st.landmarks.box)
         if rects:
-            n_faces = max(st.n_faces, 1)
-            found = self.detector.landmarks_in(gray, rects[0], n_faces=n_faces)  # where the face is now
-            rect = self.detector.rectangle(*_rect_from(found.box, st.rect_from_box))  # in the held rect shape
-            res = self.detector.landmarks_in(gray, rect, n_faces=n_faces)
-            self._state = _State(landmarks=res, rect_from_box=st.rect_from_box, patch=face_patch(gray, res.points),
-                                 n_faces=n_faces)
-            self.last_mode = "redetect"
-            return res
+            return self._start(gray, rects[0], max(st.n_faces, 1), "redetect", relation=st.rect_from_box)
         log.debug("no face around the last box (%s); searching the whole frame", why)
         self._state = None
         res = self._acquire(gray)

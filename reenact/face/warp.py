@@ -87,13 +87,15 @@ class Mesh:
     tris: np.ndarray  # [T,3] vertex indices
 
 
-def crop_mesh(src68: np.ndarray, dst68: np.ndarray, size: int = CROP_SIZE) -> Mesh:
-    """Mesh for warping a canonical crop: 68 points move src->dst, the border ring stays."""
+def crop_mesh(src68: np.ndarray, dst68: np.ndarray, size: int = CROP_SIZE, extend: float = 0.0) -> Mesh:
+    """Mesh for warping a canonical crop: 68 points move src->dst, the border ring stays
+    (``extend``: the mesh reaches that far below the crop, see ``_mesh_points_crop``)."""
     src68 = np.asarray(src68, np.float32)
     dst68 = np.asarray(dst68, np.float32)
     if src68.shape != (68, 2) or dst68.shape != (68, 2):
         raise ValueError(f"crop_mesh needs two [68,2] arrays, got {src68.shape} and {dst68.shape}")
-    return Mesh(_mesh_points_crop(src68, size), _mesh_points_crop(dst68, size), triangles(size))
+    extend = float(extend)
+    return Mesh(_mesh_points_crop(src68, size, extend), _mesh_points_crop(dst68, size, extend), triangles(size, extend))
 
 
 def image_mesh(src68: np.ndarray, dst68: np.ndarray, to_crop: np.ndarray, size: int = CROP_SIZE,
@@ -107,11 +109,7 @@ def image_mesh(src68: np.ndarray, dst68: np.ndarray, to_crop: np.ndarray, size: 
     Minv = cv2.invertAffineTransform(np.asarray(to_crop, np.float64))
     s68 = (src68.astype(np.float64) @ to_crop[:, :2].T + to_crop[:, 2]).astype(np.float32)
     d68 = (dst68.astype(np.float64) @ to_crop[:, :2].T + to_crop[:, 2]).astype(np.float32)
-    if extend > 0:
-        s68, d68 = np.asarray(s68, np.float32), np.asarray(d68, np.float32)
-        cm = Mesh(_mesh_points_crop(s68, size, extend), _mesh_points_crop(d68, size, extend), triangles(size, float(extend)))
-    else:
-        cm = crop_mesh(s68, d68, size)
+    cm = crop_mesh(s68, d68, size, extend)
     back = lambda p: (p.astype(np.float64) @ Minv[:, :2].T + Minv[:, 2]).astype(np.float32)  # noqa: E731
     return Mesh(back(cm.src), back(cm.dst), cm.tris)
 
