@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Where the default loses identity to the warp on CREMA-D, and two ways tried to win it back (issue 17).
 
-Runs the eval's own CREMA-D cases (``reenact eval``'s expressive set: the split's first ``--targets``
-London people, the live per-frame path, the output re-detected) for these settings, side by side:
+Runs the eval's own expressive cases (``reenact eval``'s sets ``cremad`` and, with ``--sets``,
+``scripted``: the split's first ``--targets`` London people, the live per-frame path, the output
+re-detected) for these settings, side by side:
 
 - ``default``: the shipped weights with the driver's mouth interior, as `reenact live` runs;
 - ``warp``: the eval's ``warp`` method, the same live path with Φ and Ω replaced by the plain
@@ -14,7 +15,7 @@ London people, the live per-frame path, the output re-detected) for these settin
   skin texture, which Ω, trained on GRID, smooths;
 - ``keep``: the default with Ω's residual halved outside the eyes and the mouth.
 
-Prints a markdown table of the eval's expressive measures (mean over the targets). ``lowpass`` and
+Prints a markdown table per set of the eval's expressive measures (mean over the targets). ``lowpass`` and
 ``keep`` patch the library for the run only; nothing here changes what `reenact live` does.
 
     python scripts/residual_identity_study.py --data ../shared/data --split val
@@ -59,8 +60,9 @@ def eyes_mouth(jgen: np.ndarray, size: int) -> np.ndarray:
 
 
 @contextlib.contextmanager
-def patched(setting: str, first_neutral: np.ndarray) -> Iterator[None]:
-    """The library patched for one setting (nothing for default and warp)."""
+def patched(setting: str, first_neutral: dict[str, np.ndarray]) -> Iterator[None]:
+    """The library patched for one setting (nothing for default and warp); ``first_neutral["now"]``:
+    the neutral face ``plain`` sets, the running case's driver's first frame in the canonical crop."""
     with contextlib.ExitStack() as stack:
         if setting == "plain":
             real_open = session.open_pipeline
@@ -68,7 +70,7 @@ def patched(setting: str, first_neutral: np.ndarray) -> Iterator[None]:
             def plain_open(config, say, backend):
                 config = dataclasses.replace(config, smoothing=False, auto_calibrate=False)
                 pipeline = real_open(config, say=say, backend=backend)
-                pipeline.reenactor.set_neutral(first_neutral)
+                pipeline.reenactor.set_neutral(first_neutral["now"])
                 return pipeline
 
             stack.enter_context(mock.patch.object(session, "open_pipeline", plain_open))
@@ -95,11 +97,18 @@ def patched(setting: str, first_neutral: np.ndarray) -> Iterator[None]:
         yield
 
 
+def _mean(values: list[float]) -> float:
+    """The mean of the finite values; nan when there are none (the scripted drivers show no teeth)."""
+    finite = [v for v in values if np.isfinite(v)]
+    return float(np.mean(finite)) if finite else float("nan")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", type=Path, required=True, help="dataset folder (../shared/data)")
     ap.add_argument("--split", choices=("val", "test"), default="val")
     ap.add_argument("--targets", type=int, default=2, help="target photos (the eval's first N of the split)")
+    ap.add_argument("--sets", default="cremad", help="comma-separated: cremad, scripted")
     ap.add_argument("--settings", default=",".join(SETTINGS), help=f"comma-separated, of {', '.join(SETTINGS)}")
     ap.add_argument("--weights", type=Path, default=WEIGHTS_DIR)
     ap.add_argument("--threads", type=int, default=1)
@@ -110,32 +119,43 @@ def main() -> None:
 
     det = DlibDetector()
     bank = build_bank(args.data, seed=0)
-    cases, skipped = es.expressive_cases(bank, args.data, args.split, ("cremad",), args.targets, 0, det)
-    if "cremad" not in cases:
-        raise SystemExit(skipped.get("cremad", "no CREMA-D cases"))
-    driver = cases["cremad"][0].driver
-    track = es.track_driver(driver, det)
-    first = next(iter(driver.frames()))
-    first_points = det.detect(first).points.astype(np.float32)
-    first_neutral = align_points(first_points).to_crop(first_points)
+    sets = tuple(x for x in args.sets.split(",") if x)
+    cases, skipped = es.expressive_cases(bank, args.data, args.split, sets, args.targets, 0, det)
+    for name, why in skipped.items():
+        print(f"{name} left out: {why}")
+    if not cases:
+        raise SystemExit("no expressive cases to run")
+    tracks, neutrals = {}, {}
+    for case in (c for cs in cases.values() for c in cs):
+        drv = case.driver
+        if drv.name not in tracks:
+            tracks[drv.name] = es.track_driver(drv, det)
+            first = det.detect(next(iter(drv.frames()))).points.astype(np.float32)
+            neutrals[drv.name] = align_points(first).to_crop(first)
 
-    rows = {}
+    rows: dict[str, dict[str, dict[str, float]]] = {name: {} for name in cases}
+    holder: dict[str, np.ndarray] = {}
     for setting in settings:
         backend = create_backend("onnx", args.weights, device="cpu", threads=args.threads)
         interior = "driver"
         if setting in ("warp", "plain"):
             backend, interior = es.WarpBackend(backend.cfg), "generated"
-        with patched(setting, first_neutral):
-            per_case = [es.run_case(case, backend, track, det, args.threads, interior)[0] for case in cases["cremad"]]
-        rows[setting] = {k: float(np.nanmean([c[k] for c in per_case])) for k in es.KEYS if k in per_case[0]}
-        print(f"{setting}: " + ", ".join(f"{k} {v:.4f}" for k, v in rows[setting].items()), flush=True)
+        with patched(setting, holder):
+            for name, set_cases in cases.items():
+                per_case = []
+                for case in set_cases:
+                    holder["now"] = neutrals[case.driver.name]
+                    per_case.append(es.run_case(case, backend, tracks[case.driver.name], det, args.threads, interior)[0])
+                rows[name][setting] = {k: _mean([c[k] for c in per_case]) for k in es.KEYS if k in per_case[0]}
+                print(f"{name} {setting}: " + ", ".join(f"{k} {v:.4f}" for k, v in rows[name][setting].items()), flush=True)
 
-    keys = [k for k in es.KEYS if k in next(iter(rows.values())) and k not in ("brow_hold_retention", "face_found")]
-    print(f"\nCREMA-D, {args.split} split, targets {', '.join(c.target_key for c in cases['cremad'])}\n")
-    print("| setting | " + " | ".join(keys) + " |")
-    print("|:--|" + "--:|" * len(keys))
-    for setting, r in rows.items():
-        print(f"| {setting} | " + " | ".join(f"{r[k]:.4f}" for k in keys) + " |")
+    for name, by_setting in rows.items():
+        keys = [k for k in es.KEYS if k != "face_found" and any(np.isfinite(r.get(k, np.nan)) for r in by_setting.values())]
+        print(f"\n{name}, {args.split} split, targets {', '.join(c.target_key for c in cases[name])}\n")
+        print("| setting | " + " | ".join(keys) + " |")
+        print("|:--|" + "--:|" * len(keys))
+        for setting, r in by_setting.items():
+            print(f"| {setting} | " + " | ".join(f"{r[k]:.4f}" for k in keys) + " |")
 
 
 if __name__ == "__main__":
