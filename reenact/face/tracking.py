@@ -132,6 +132,16 @@ def _implausible(prev: tuple[int, int, int, int], new: tuple[int, int, int, int]
     return None
 
 
+
+def _confirm(used: tuple[int, int, int, int], rects: list) -> str | None:
+    """The periodic check: None when the regional detection ``rects`` found the face in about the
+    rect tracking used (``CONFIRM_SHIFT``, ``CONFIRM_SCALE``), else why not."""
+    if not rects:
+        return "periodic: no face in the region"
+    r = rects[0]
+    why = _implausible(used, (r.left(), r.top(), r.right(), r.bottom()), CONFIRM_SCALE, CONFIRM_SHIFT)
+    return None if why is None else f"periodic: the detector's face is elsewhere ({why})"
+
 class LandmarkTracker:
     """Follows the best face (largest of the sure ones) through a video; one :class:`FaceLandmarks` per frame.
 
@@ -176,29 +186,20 @@ class LandmarkTracker:
             ncc = float((face_patch(gray, res.points) * st.patch).sum())
             if ncc < MIN_PATCH_NCC:
                 why = f"face patch changed (ncc {ncc:.2f})"
+        rects = None  # the periodic check's regional detection, handed on to a re-detection
         if why is None and st.since_detect >= self.redetect_every:
-            why = self._confirm(gray, used)
+            rects = self._faces_in_region(gray, st.landmarks.box)
+            why = _confirm(used, rects)
             if why is None:  # the detector sees the face where it is tracked: keep the tracked points
                 st.landmarks, st.patch, st.since_detect = res, face_patch(gray, res.points), 0
                 self.last_mode = "redetect"
                 return res
         if why is not None:
             log.debug("tracking doubtful (%s); re-detecting", why)
-            return self._redetect(gray, why)
+            return self._redetect(gray, why, rects)
         st.landmarks = res
         self.last_mode = "track"
         return res
-
-    def _confirm(self, gray: np.ndarray, used: tuple[int, int, int, int]) -> str | None:
-        """The periodic check: None when a regional detection finds the face in about the rect
-        tracking used (``CONFIRM_SHIFT``, ``CONFIRM_SCALE``), else why not."""
-        assert self._state is not None
-        rects = self._faces_in_region(gray, self._state.landmarks.box)
-        if not rects:
-            return "periodic: no face in the region"
-        r = rects[0]
-        why = _implausible(used, (r.left(), r.top(), r.right(), r.bottom()), CONFIRM_SCALE, CONFIRM_SHIFT)
-        return None if why is None else f"periodic: the detector's face is elsewhere ({why})"
 
     # -- detection paths ----------------------------------------------------------------
     def _start(self, gray: np.ndarray, rect, n_faces: int, mode: str,
@@ -247,11 +248,13 @@ class LandmarkTracker:
                 return res
         return self._lose()
 
-    def _redetect(self, gray: np.ndarray, why: str) -> FaceLandmarks:
-        """Detect in a region around the last box; fall back to a full-frame search."""
+    def _redetect(self, gray: np.ndarray, why: str, rects: list | None = None) -> FaceLandmarks:
+        """Detect in a region around the last box (``rects``: that detection, when this frame's
+        periodic check already ran it); fall back to a full-frame search."""
         st = self._state
         assert st is not None
-        rects = self._faces_in_region(gray, st.landmarks.box)
+        if rects is None:
+            rects = self._faces_in_region(gray, st.landmarks.box)
         if rects:
             return self._start(gray, rects[0], max(st.n_faces, 1), "redetect", relation=st.rect_from_box)
         log.debug("no face around the last box (%s); searching the whole frame", why)
