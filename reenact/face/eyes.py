@@ -21,12 +21,11 @@ import cv2
 import numpy as np
 
 from reenact.face.rasterize import polygon_mask
+from reenact.face.topology import LID_PAIRS
 
-#: Per eye: its corner points (outer/inner, along the eye line) and its lid pairs (upper, lower).
-EYES: tuple[tuple[tuple[int, int], tuple[tuple[int, int], ...]], ...] = (
-    ((36, 39), ((37, 41), (38, 40))),  # the subject's right eye (image left)
-    ((42, 45), ((43, 47), (44, 46))),  # the subject's left eye
-)
+#: Per eye: its corner points (outer/inner, along the eye line) and its lid pairs (upper, lower;
+#: ``topology.LID_PAIRS``): the subject's right eye (image left), then the left.
+EYES: tuple[tuple[tuple[int, int], tuple[tuple[int, int], ...]], ...] = (((36, 39), LID_PAIRS[0]), ((42, 45), LID_PAIRS[1]))
 #: Largest driver opening over neutral passed on (wide-open, surprised eyes), and the smallest
 #: neutral opening (crop px) a ratio is taken over (a neutral captured mid-blink gives no ratio).
 MAX_RATIO = 1.5
